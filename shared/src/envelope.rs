@@ -318,7 +318,10 @@ mod tests {
         assert_eq!(sealed[0], FORMAT_VERSION);
         assert_eq!(sealed[1], 2);
         assert_eq!(&sealed[2..4], b"k1");
-        assert_eq!(sealed.len(), 4 + NONCE_LEN + b"secret state".len() + TAG_LEN);
+        assert_eq!(
+            sealed.len(),
+            4 + NONCE_LEN + b"secret state".len() + TAG_LEN
+        );
         assert_eq!(ring.open(&aad, &sealed).unwrap(), b"secret state");
     }
 
@@ -368,7 +371,10 @@ mod tests {
             assert!(ring.open(b"ctx", &sealed[..len]).is_err(), "len {len}");
         }
         assert_eq!(ring.open(b"ctx", &[]), Err(OpenError::Malformed("empty")));
-        assert_eq!(ring.open(b"ctx", &[9, 1, 2]), Err(OpenError::UnknownVersion(9)));
+        assert_eq!(
+            ring.open(b"ctx", &[9, 1, 2]),
+            Err(OpenError::UnknownVersion(9))
+        );
         assert_eq!(
             ring.open(b"ctx", &[1, 0]),
             Err(OpenError::Malformed("truncated"))
@@ -394,7 +400,10 @@ mod tests {
     fn foreign_key_with_same_id_is_rejected() {
         let a = ring(&[("k1", 1)]);
         let b = ring(&[("k1", 2)]);
-        assert_eq!(b.open(b"ctx", &a.seal(b"ctx", b"v")), Err(OpenError::Rejected));
+        assert_eq!(
+            b.open(b"ctx", &a.seal(b"ctx", b"v")),
+            Err(OpenError::Rejected)
+        );
     }
 
     #[test]
@@ -416,12 +425,15 @@ mod tests {
     #[test]
     fn config_errors_name_the_variable_and_never_echo_key_material() {
         let secretish = "c2VjcmV0LWtleS1tYXRlcmlhbA"; // not 32 bytes, not padded
+        let with_id = format!("k1:{secretish}");
+        let without_colon = format!("k1{secretish}");
+        let bad_id = format!("bad id:{}", b64(&[1; 32]));
         let cases = [
             vec![(KEY_VAR, secretish)],
             vec![(KEY_VAR, "c2VjcmV0LWtleS1tYXRlcmlhbA==")],
-            vec![(KEYS_VAR, &*format!("k1:{secretish}"))],
-            vec![(KEYS_VAR, &*format!("k1{secretish}"))],
-            vec![(KEYS_VAR, &*format!("bad id:{}", b64(&[1; 32])))],
+            vec![(KEYS_VAR, with_id.as_str())],
+            vec![(KEYS_VAR, without_colon.as_str())],
+            vec![(KEYS_VAR, bad_id.as_str())],
         ];
         for vars in cases {
             let err = Keyring::from_lookup(lookup(&vars)).unwrap_err();

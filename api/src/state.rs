@@ -1,0 +1,33 @@
+//! `AppState`: what every handler shares — configuration, the Redis pool, key names, the
+//! authenticator, metrics and the event bus.
+
+use std::sync::Arc;
+
+use deadpool_redis::{Connection, Pool};
+use tokio::sync::watch;
+use wa_shared::{envelope::Keyring, keys::Keys};
+
+use crate::{
+    auth::Authenticator, bus::EventBus, config::ApiConfig, error::ApiError, metrics::Metrics,
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<ApiConfig>,
+    pub pool: Pool,
+    pub keys: Keys,
+    pub auth: Authenticator,
+    pub metrics: Arc<Metrics>,
+    pub bus: EventBus,
+    /// Opens the sealed pairing QR of session records; `None` when no key is configured.
+    pub keyring: Option<Arc<Keyring>>,
+    /// Flips to `true` when the process shuts down; sockets close with 1001.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// A pooled Redis connection, or 503 when Redis cannot be reached.
+    pub async fn redis(&self) -> Result<Connection, ApiError> {
+        Ok(self.pool.get().await?)
+    }
+}
