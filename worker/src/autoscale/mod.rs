@@ -23,7 +23,7 @@ use scale::WorkerScale;
 /// Runs the autoscaler until SIGTERM or Ctrl-C, then releases its lease and returns.
 pub async fn run(config: AutoscalerConfig) -> anyhow::Result<()> {
     let redis = redis::Client::open(config.common.redis_url.as_str())
-        .with_context(|| "REDIS_URL is not a usable Redis address".to_string())?;
+        .context("REDIS_URL is not a usable Redis address")?;
     let mut conn = ConnectionManager::new(redis)
         .await
         .context("cannot connect to Redis at REDIS_URL")?;
@@ -134,7 +134,7 @@ impl Step<'_> {
             self.scale
                 .set(replicas, &reading)
                 .await
-                .with_context(|| format!("setting {} replicas", replicas))?;
+                .with_context(|| format!("setting {replicas} replicas"))?;
             tracing::info!(
                 from = reading.replicas,
                 to = replicas,
