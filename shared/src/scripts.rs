@@ -21,3 +21,12 @@ lua_script!(COUNT_REQUEST, "count_request.lua");
 
 // --- events, written by a session's owner ---
 lua_script!(PUBLISH_EVENT, "publish_event.lua");
+
+// --- autoscaler: the single-active-autoscaler lease and the workers' drain marks ---
+lua_script!(AUTOSCALER_ACQUIRE_LEASE, "autoscaler_acquire_lease.lua");
+lua_script!(AUTOSCALER_RENEW_LEASE, "autoscaler_renew_lease.lua");
+lua_script!(AUTOSCALER_RELEASE_LEASE, "autoscaler_release_lease.lua");
+lua_script!(
+    AUTOSCALER_APPLY_DRAIN_MARKS,
+    "autoscaler_apply_drain_marks.lua"
+);

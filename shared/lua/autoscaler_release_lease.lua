@@ -1,0 +1,6 @@
+-- Give the autoscaler lease up at shutdown, only if the caller still holds it.
+-- KEYS[1] lease key; ARGV[1] holder id. Returns 1 when released, 0 otherwise.
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
