@@ -2,4 +2,6 @@
 //! Lua scripts, wire types (commands, events, records), error codes, JWT claims and the encryption
 //! envelope for auth state.
 
+pub mod envelope;
 pub mod keys;
+pub mod scripts;

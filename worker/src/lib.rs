@@ -1,0 +1,3 @@
+//! `wa-worker` library: the parts of the worker the binary and the tests share.
+
+pub mod store;
