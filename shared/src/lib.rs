@@ -2,6 +2,14 @@
 //! Lua scripts, wire types (commands, events, records), error codes, JWT claims and the encryption
 //! envelope for auth state.
 
+pub mod claims;
+pub mod commands;
+pub mod config;
+pub mod errors;
+pub mod events;
+pub mod ids;
 pub mod envelope;
 pub mod keys;
+pub mod qr;
+pub mod records;
 pub mod scripts;

@@ -1,23 +1,33 @@
-//! The Lua scripts of the system, one file per atomic Redis step under `shared/lua/`, each loaded
-//! once as a [`redis::Script`] (invoked with EVALSHA, loaded on first NOSCRIPT).
+//! Every atomic Redis step of the system, each a Lua script in `shared/lua/` named after the step,
+//! loaded once per process (`EVALSHA`, falling back to `EVAL` after a Redis restart).
 
-use redis::Script;
 use std::sync::LazyLock;
 
-// --- Auth state (the worker's encrypted whatsapp-rust store) ---
+use redis::Script;
 
-/// Applies a batch of set/hset/hdel/del/zadd/zrem for one session while the lease matches.
-pub static FENCED_BATCH_WRITE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../lua/fenced_batch_write.lua")));
+macro_rules! lua_script {
+    ($name:ident, $file:literal) => {
+        pub static $name: LazyLock<Script> =
+            LazyLock::new(|| Script::new(include_str!(concat!("../lua/", $file))));
+    };
+}
 
-/// Reads and removes one hash field (and its age-index entry) while the lease matches.
-pub static FENCED_TAKE_FIELD: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../lua/fenced_take_field.lua")));
+// --- sessions and messages, written by the api ---
+lua_script!(UPSERT_SESSION, "upsert_session.lua");
+lua_script!(STOP_SESSION, "stop_session.lua");
+lua_script!(DELETE_SESSION, "delete_session.lua");
+lua_script!(ENQUEUE_SEND, "enqueue_send.lua");
+lua_script!(COUNT_REQUEST, "count_request.lua");
 
-/// Removes hash fields whose age-index score is at or below a cutoff while the lease matches.
-pub static FENCED_DELETE_EXPIRED: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../lua/fenced_delete_expired.lua")));
+// --- events, written by a session's owner ---
+lua_script!(PUBLISH_EVENT, "publish_event.lua");
 
-/// Deletes every auth-state key of a session listed in its registry set.
-pub static WIPE_AUTH_STATE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("../lua/wipe_auth_state.lua")));
+// --- auth state, written by a session's owner (the worker's encrypted whatsapp-rust store) ---
+// Apply a batch of set/hset/hdel/del/zadd/zrem for one session while the lease matches.
+lua_script!(FENCED_BATCH_WRITE, "fenced_batch_write.lua");
+// Read and remove one hash field (and its age-index entry) while the lease matches.
+lua_script!(FENCED_TAKE_FIELD, "fenced_take_field.lua");
+// Remove hash fields whose age-index score is at or below a cutoff while the lease matches.
+lua_script!(FENCED_DELETE_EXPIRED, "fenced_delete_expired.lua");
+// Delete every auth-state key of a session listed in its registry set (api DELETE, logout).
+lua_script!(WIPE_AUTH_STATE, "wipe_auth_state.lua");
