@@ -70,7 +70,7 @@ impl EncryptedStore {
         let _guard = self.rmw.lock().await;
         let fields: Vec<Vec<u8>> = entries
             .iter()
-            .map(|e| composite_field(&[&e.chat, &e.sender, &e.msg_id]))
+            .map(|e| composite_field(&[&*e.chat, &*e.sender, &*e.msg_id]))
             .collect();
         let mut rows: HashMap<&[u8], SecretRow> = HashMap::new();
         for (field, existing) in fields.iter().zip(self.hmget_sealed(&key, &fields).await?) {
