@@ -130,7 +130,10 @@ impl CommonConfig {
                 ));
             }
         };
-        let log_format = match string_or("LOG_FORMAT", "pretty").to_ascii_lowercase().as_str() {
+        let log_format = match string_or("LOG_FORMAT", "pretty")
+            .to_ascii_lowercase()
+            .as_str()
+        {
             "json" => LogFormat::Json,
             "pretty" => LogFormat::Pretty,
             other => {
@@ -152,7 +155,8 @@ impl CommonConfig {
     /// one level quieter so that protocol chatter does not drown the gateway's own lines.
     pub fn init_tracing(&self) {
         let ours = self.log_level.as_str();
-        let filter = format!("warn,wa_shared={ours},wa_api={ours},wa_worker={ours},wa_tests={ours}");
+        let filter =
+            format!("warn,wa_shared={ours},wa_api={ours},wa_worker={ours},wa_tests={ours}");
         let filter = tracing_subscriber::EnvFilter::new(filter);
         let builder = tracing_subscriber::fmt().with_env_filter(filter);
         let _ = match self.log_format {

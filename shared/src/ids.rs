@@ -5,7 +5,9 @@
 pub enum IdError {
     #[error("sessionId must be 1-64 characters of letters, digits, '_' or '-'")]
     SessionId,
-    #[error("phoneNumber must be 7-15 digits, written as +E.164, bare digits or a number@s.whatsapp.net JID")]
+    #[error(
+        "phoneNumber must be 7-15 digits, written as +E.164, bare digits or a number@s.whatsapp.net JID"
+    )]
     Phone,
 }
 
@@ -64,8 +66,14 @@ mod tests {
     fn phone_numbers_are_normalised_to_digits() {
         assert_eq!(normalize_phone("+1234567890").unwrap(), "1234567890");
         assert_eq!(normalize_phone("1234567890").unwrap(), "1234567890");
-        assert_eq!(normalize_phone("1234567890@s.whatsapp.net").unwrap(), "1234567890");
-        assert_eq!(normalize_phone("1234567890:3@s.whatsapp.net").unwrap(), "1234567890");
+        assert_eq!(
+            normalize_phone("1234567890@s.whatsapp.net").unwrap(),
+            "1234567890"
+        );
+        assert_eq!(
+            normalize_phone("1234567890:3@s.whatsapp.net").unwrap(),
+            "1234567890"
+        );
         assert_eq!(normalize_phone("+1 (555) 123-4567").unwrap(), "15551234567");
     }
 

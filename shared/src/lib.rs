@@ -5,10 +5,10 @@
 pub mod claims;
 pub mod commands;
 pub mod config;
+pub mod envelope;
 pub mod errors;
 pub mod events;
 pub mod ids;
-pub mod envelope;
 pub mod keys;
 pub mod qr;
 pub mod records;

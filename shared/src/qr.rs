@@ -63,7 +63,10 @@ mod tests {
     fn sealed_qr_opens_only_for_its_session() {
         let keyring = Keyring::from_keys(vec![("k1".into(), [7u8; 32])]).unwrap();
         let sealed = seal(&keyring, "wa:session:{a}", "2@ref,x,y,z,1");
-        assert_eq!(open(&keyring, "wa:session:{a}", &sealed).unwrap(), "2@ref,x,y,z,1");
+        assert_eq!(
+            open(&keyring, "wa:session:{a}", &sealed).unwrap(),
+            "2@ref,x,y,z,1"
+        );
         assert!(open(&keyring, "wa:session:{b}", &sealed).is_err());
         assert!(open(&keyring, "wa:session:{a}", "not base64!").is_err());
     }

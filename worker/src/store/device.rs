@@ -3,6 +3,7 @@
 
 use super::EncryptedStore;
 use super::codec;
+use super::error::AuthStoreError;
 use whatsapp_rust::async_trait;
 use whatsapp_rust::store::error::Result;
 use whatsapp_rust::store::traits::DeviceStore;
@@ -30,13 +31,17 @@ impl DeviceStore for EncryptedStore {
 
     async fn exists(&self) -> Result<bool> {
         let key = self.layout.device();
-        Ok(redis::AsyncCommands::exists(&mut self.conn(), &key).await?)
+        Ok(redis::AsyncCommands::exists(&mut self.conn(), &key)
+            .await
+            .map_err(AuthStoreError::from)?)
     }
 
     async fn create(&self) -> Result<i32> {
         let _guard = self.rmw.lock().await;
         let key = self.layout.device();
-        let present: bool = redis::AsyncCommands::exists(&mut self.conn(), &key).await?;
+        let present: bool = redis::AsyncCommands::exists(&mut self.conn(), &key)
+            .await
+            .map_err(AuthStoreError::from)?;
         if !present {
             let record = codec::encode(&key, &Device::new())?;
             let mut batch = self.batch();
