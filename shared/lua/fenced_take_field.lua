@@ -8,10 +8,10 @@
 -- ARGV[1]  expected lease value
 -- ARGV[2]  field
 --
--- Returns {0} when the lease does not match (nothing removed), otherwise {1, value-or-nil}.
+-- Returns {0, nil} when the lease does not match (nothing removed), otherwise {1, value-or-nil}.
 
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return { 0 }
+  return { 0, false }
 end
 local value = redis.call('HGET', KEYS[2], ARGV[2])
 redis.call('HDEL', KEYS[2], ARGV[2])
