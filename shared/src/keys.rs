@@ -78,6 +78,12 @@ impl Keys {
         format!("{}auth:{{{sid}}}:", self.prefix)
     }
 
+    /// Set listing every auth-state key of one session (the store adds each key it writes), so a
+    /// wipe deletes exactly that session's keys without scanning the keyspace.
+    pub fn auth_registry(&self, sid: &str) -> String {
+        format!("{}registry", self.auth_prefix(sid))
+    }
+
     /// Hash with TTL: one outbound message and its status history.
     pub fn message(&self, sid: &str, message_id: &str) -> String {
         format!("{}msg:{{{sid}}}:{message_id}", self.prefix)

@@ -30,3 +30,13 @@ lua_script!(
     AUTOSCALER_APPLY_DRAIN_MARKS,
     "autoscaler_apply_drain_marks.lua"
 );
+
+// --- auth state, written by a session's owner (the worker's encrypted whatsapp-rust store) ---
+// Apply a batch of set/hset/hdel/del/zadd/zrem for one session while the lease matches.
+lua_script!(FENCED_BATCH_WRITE, "fenced_batch_write.lua");
+// Read and remove one hash field (and its age-index entry) while the lease matches.
+lua_script!(FENCED_TAKE_FIELD, "fenced_take_field.lua");
+// Remove hash fields whose age-index score is at or below a cutoff while the lease matches.
+lua_script!(FENCED_DELETE_EXPIRED, "fenced_delete_expired.lua");
+// Delete every auth-state key of a session listed in its registry set (api DELETE, logout).
+lua_script!(WIPE_AUTH_STATE, "wipe_auth_state.lua");
