@@ -11,7 +11,6 @@ use tokio::sync::Mutex as AsyncMutex;
 use wacore::proto_helpers::MessageExt as _;
 use whatsapp_rust::Jid;
 use whatsapp_rust::client::Client;
-use whatsapp_rust::store::traits::DeviceStore as _;
 use whatsapp_rust::types::events::Event;
 
 use super::provisioning::{self, ProvisionError};
