@@ -373,7 +373,12 @@ async fn per_session_send_rate_limit_answers_429() {
 async fn unknown_message_ids_are_404() {
     let api = TestApi::start().await;
     let token = user_token("acme");
-    for id in ["nope", "0190f3a0-0000-7000-8000-000000000000", "%2E%2E"] {
+    for id in [
+        "nope",
+        "0190f3a0-0000-7000-8000-000000000000",
+        "a%20b",
+        "%F0%9F%98%80",
+    ] {
         let r = api
             .http
             .get(api.url(&format!("/messages/{id}")))

@@ -266,7 +266,8 @@ async fn no_input_produces_a_server_error() {
                 reqwest::Method::DELETE,
                 reqwest::Method::POST,
                 reqwest::Method::PUT,
-            ][rng.random_range(0..4)];
+            ][rng.random_range(0..4)]
+            .clone();
             api.http
                 .request(method, api.url(&format!("{prefix}{a}/{b}")))
                 .bearer_auth(&token)

@@ -78,6 +78,7 @@ async fn all_three_ways_to_authenticate_work_on_both_endpoints() {
     let api = TestApi::start().await;
     let token = user_token("acme");
     let rest_ws = api.base.replace("http://", "ws://") + "/ws";
+    let mut open = Vec::new();
     for base in [format!("{}/", api.ws_base), rest_ws] {
         let mut by_header = WsClient::connect(&base, Some(&token)).await;
         assert_eq!(by_header.next_json(T).await["data"]["tenant"], "acme");
@@ -88,6 +89,7 @@ async fn all_three_ways_to_authenticate_work_on_both_endpoints() {
             .send_json(json!({"event": "auth", "data": {"token": token}}))
             .await;
         assert_eq!(by_frame.next_json(T).await["event"], "authenticated");
+        open.extend([by_header, by_query, by_frame]);
     }
     wait_until("three sockets per endpoint counted", T, || {
         let req = api.http.get(api.url("/health"));

@@ -1,7 +1,7 @@
 //! Reading a session's capped event stream for replay after `lastEventId`, and telling whether
 //! trimming removed events the client has not seen.
 
-use redis::{Value, streams::StreamRangeReply};
+use redis::streams::StreamRangeReply;
 use wa_shared::events::PublishedEvent;
 
 use super::frames::stream_id;
@@ -22,18 +22,20 @@ pub async fn read_after(
     session_id: &str,
     last_id: &str,
 ) -> redis::RedisResult<Replay> {
-    let info: Value = redis::cmd("XINFO")
-        .arg("STREAM")
+    // Trimming removes the oldest entries; when the oldest kept one is newer than what the client
+    // saw last, entries in between may have been trimmed (Redis does not record trimmed ids), so
+    // the client is told. A client whose last event was exactly the newest trimmed one is told too.
+    let first: StreamRangeReply = redis::cmd("XRANGE")
         .arg(stream_key)
+        .arg("-")
+        .arg("+")
+        .arg("COUNT")
+        .arg(1)
         .query_async(conn)
-        .await
-        .unwrap_or(Value::Nil);
-    let max_deleted = info_field(&info, "max-deleted-entry-id");
-    let truncated = match (
-        max_deleted.as_deref().and_then(stream_id),
-        stream_id(last_id),
-    ) {
-        (Some(deleted), Some(last)) => deleted > last,
+        .await?;
+    let oldest = first.ids.first().map(|e| e.id.clone());
+    let truncated = match (oldest.as_deref().and_then(stream_id), stream_id(last_id)) {
+        (Some(oldest), Some(last)) => oldest > last,
         _ => false,
     };
     let mut events = Vec::new();
@@ -65,42 +67,9 @@ pub async fn read_after(
             break;
         }
     }
-    let oldest = if truncated {
-        let first: StreamRangeReply = redis::cmd("XRANGE")
-            .arg(stream_key)
-            .arg("-")
-            .arg("+")
-            .arg("COUNT")
-            .arg(1)
-            .query_async(conn)
-            .await?;
-        first.ids.first().map(|e| e.id.clone())
-    } else {
-        None
-    };
     Ok(Replay {
         events,
         truncated,
-        oldest,
+        oldest: if truncated { oldest } else { None },
     })
-}
-
-/// Finds `name` in an `XINFO STREAM` reply (a map in RESP3, a flat array in RESP2).
-fn info_field(info: &Value, name: &str) -> Option<String> {
-    let as_string = |v: &Value| match v {
-        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        Value::SimpleString(s) => Some(s.clone()),
-        _ => None,
-    };
-    match info {
-        Value::Array(items) => items
-            .chunks(2)
-            .find(|kv| kv.len() == 2 && as_string(&kv[0]).as_deref() == Some(name))
-            .and_then(|kv| as_string(&kv[1])),
-        Value::Map(pairs) => pairs
-            .iter()
-            .find(|(k, _)| as_string(k).as_deref() == Some(name))
-            .and_then(|(_, v)| as_string(v)),
-        _ => None,
-    }
 }
