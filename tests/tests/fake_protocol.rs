@@ -135,7 +135,11 @@ async fn pair_message_both_ways_with_receipts_and_resume_over_ik() {
         "{inbox:?}"
     );
     admin
-        .mark_read(carol_phone, alice_phone, &[to_carol.message_id.clone()])
+        .mark_read(
+            carol_phone,
+            alice_phone,
+            std::slice::from_ref(&to_carol.message_id),
+        )
         .await
         .expect("read");
     alice

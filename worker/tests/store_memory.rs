@@ -91,8 +91,10 @@ async fn activate(store: &EncryptedStore) {
         "critical_block",
         "critical_unblock_low",
     ] {
-        let mut state = HashState::default();
-        state.version = 3;
+        let state = HashState {
+            version: 3,
+            ..Default::default()
+        };
         store.set_version(name, state).await.unwrap();
     }
     for k in 0..3u8 {

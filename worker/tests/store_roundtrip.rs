@@ -143,8 +143,10 @@ async fn app_state_roundtrips() {
     );
 
     assert_eq!(store.get_version("regular").await.unwrap().version, 0);
-    let mut state = HashState::default();
-    state.version = 12;
+    let mut state = HashState {
+        version: 12,
+        ..Default::default()
+    };
     state.hash[0] = 9;
     state.index_value_map.insert("idx".into(), vec![5; 32]);
     store.set_version("regular", state).await.unwrap();
