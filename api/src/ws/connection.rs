@@ -291,40 +291,26 @@ async fn subscribe(
         return true;
     };
     let replay = match state.redis().await {
-        Ok(mut conn) => {
-            replay::read_after(
-                &mut conn,
-                &state.keys.events(session_id),
-                session_id,
-                raw_last,
-            )
-            .await
-        }
-        Err(_) => {
-            return send(
-                sink,
-                frames::error(
-                    ErrorCode::RedisUnavailable.as_str(),
-                    "Replay is unavailable right now.",
-                ),
-            )
-            .await
-            .is_ok();
-        }
+        Ok(mut conn) => replay::read_after(
+            &mut conn,
+            &state.keys.events(session_id),
+            session_id,
+            raw_last,
+        )
+        .await
+        .ok(),
+        Err(_) => None,
     };
-    let replay = match replay {
-        Ok(r) => r,
-        Err(_) => {
-            return send(
-                sink,
-                frames::error(
-                    ErrorCode::RedisUnavailable.as_str(),
-                    "Replay is unavailable right now.",
-                ),
-            )
-            .await
-            .is_ok();
-        }
+    let Some(replay) = replay else {
+        return send(
+            sink,
+            frames::error(
+                ErrorCode::RedisUnavailable.as_str(),
+                "Replay is unavailable right now.",
+            ),
+        )
+        .await
+        .is_ok();
     };
     if replay.truncated
         && send(
@@ -363,17 +349,23 @@ async fn timed_send(sink: &mut Sink, message: Message) -> Result<(), ()> {
 /// Closes a client that fell behind. Frames already handed to the socket go first, so the close
 /// frame reaches the client once it reads again (within `SLOW_CLOSE_GRACE`).
 async fn close_slow(sink: &mut Sink) {
-    let frame = CloseFrame {
-        code: CLOSE_TRY_AGAIN_LATER,
-        reason: "client too slow; reconnect with lastEventId".into(),
-    };
-    let _ = tokio::time::timeout(SLOW_CLOSE_GRACE, sink.send(Message::Close(Some(frame)))).await;
+    close_within(
+        sink,
+        CLOSE_TRY_AGAIN_LATER,
+        "client too slow; reconnect with lastEventId",
+        SLOW_CLOSE_GRACE,
+    )
+    .await;
 }
 
 async fn close(sink: &mut Sink, code: u16, reason: &str) {
+    close_within(sink, code, reason, WRITE_TIMEOUT).await;
+}
+
+async fn close_within(sink: &mut Sink, code: u16, reason: &str, limit: Duration) {
     let frame = CloseFrame {
         code,
         reason: reason.into(),
     };
-    let _ = timed_send(sink, Message::Close(Some(frame))).await;
+    let _ = tokio::time::timeout(limit, sink.send(Message::Close(Some(frame)))).await;
 }
