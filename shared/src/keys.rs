@@ -48,6 +48,12 @@ impl Keys {
         format!("{}claims", self.prefix)
     }
 
+    /// String with a short TTL: set when a worker re-queued this orphan, so the fleet queues one
+    /// claim per orphan instead of one per worker.
+    pub fn requeue_marker(&self, sid: &str) -> String {
+        format!("{}claimq:{{{sid}}}", self.prefix)
+    }
+
     /// Stream (group `owner`): commands for one session.
     pub fn commands(&self, sid: &str) -> String {
         format!("{}cmd:{{{sid}}}", self.prefix)

@@ -22,6 +22,16 @@ lua_script!(COUNT_REQUEST, "count_request.lua");
 // --- events, written by a session's owner ---
 lua_script!(PUBLISH_EVENT, "publish_event.lua");
 
+// --- ownership and reports of a session's owner (the worker) ---
+lua_script!(CLAIM_SESSION, "claim_session.lua");
+lua_script!(RENEW_LEASES, "renew_leases.lua");
+lua_script!(RELEASE_SESSION, "release_session.lua");
+lua_script!(REQUEUE_ORPHANS, "requeue_orphans.lua");
+lua_script!(RECORD_SESSION_EVENT, "record_session_event.lua");
+lua_script!(RECORD_MESSAGE_STATUS, "record_message_status.lua");
+lua_script!(RECORD_INCOMING_MESSAGE, "record_incoming_message.lua");
+lua_script!(FINISH_LOGOUT, "finish_logout.lua");
+
 // --- autoscaler: the single-active-autoscaler lease and the workers' drain marks ---
 lua_script!(AUTOSCALER_ACQUIRE_LEASE, "autoscaler_acquire_lease.lua");
 lua_script!(AUTOSCALER_RENEW_LEASE, "autoscaler_renew_lease.lua");

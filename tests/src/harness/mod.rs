@@ -2,6 +2,8 @@
 //! polling helpers that wait on a condition with a deadline instead of sleeping.
 
 pub mod api;
+pub mod gateway;
+pub mod processes;
 pub mod redis_server;
 pub mod wait;
 pub mod ws_client;

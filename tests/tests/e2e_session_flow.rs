@@ -1,0 +1,175 @@
+//! End to end with real processes: Redis, `wa-api`, `wa-worker` and the fake WhatsApp server.
+//! One session's life: link by QR, send with delivery and read receipts, receive, disconnect and
+//! reconnect without a QR, every process restarted, a failed send, a send queued while
+//! disconnected, a tampered auth state.
+
+use std::time::Duration;
+
+use serde_json::json;
+use wa_tests::harness::gateway::{Gateway, PAIRING, STEP};
+use wa_tests::harness::wait_until;
+
+const LEASE_TTL_MS: u64 = 3000;
+const CONTACT: &str = "15559990000";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_links_messages_both_ways_and_survives_restarts() {
+    let gw = Gateway::start().await;
+    let mut api = gw.api().await;
+    let mut worker = gw.worker("w-1", LEASE_TTL_MS).await;
+    let mut ws = gw.watch_all(&api).await;
+    let (sid, phone) = ("alice", "15550001111");
+
+    gw.link(&api, &mut ws, sid, phone).await;
+    assert_eq!(gw.status(&api, sid).await, "connected");
+
+    // Out: the contact receives it, then delivery and read receipts come back.
+    gw.admin.create_contact(CONTACT).await.expect("contact");
+    let (code, sent) = gw
+        .post(
+            &api,
+            "/send-message",
+            json!({"sessionId": sid, "phoneNumber": CONTACT, "message": "hello contact"}),
+        )
+        .await;
+    assert!(code == 200 || code == 202, "{code} {sent}");
+    let message_id = sent["messageId"].as_str().expect("messageId").to_string();
+    let received = wait_until("the contact's inbox has the text", STEP, || async {
+        let inbox = gw.admin.inbox(CONTACT).await.ok()?;
+        inbox.into_iter().find(|m| m.text == "hello contact")
+    })
+    .await;
+    assert_eq!(received.from, phone);
+    gw.wait_message(&api, &message_id, "delivered", STEP).await;
+    gw.admin
+        .mark_read(CONTACT, phone, std::slice::from_ref(&received.id))
+        .await
+        .expect("read receipt");
+    let record = gw.wait_message(&api, &message_id, "read", STEP).await;
+    let history: Vec<&str> = record["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|h| h["status"].as_str())
+        .collect();
+    assert_eq!(history, ["queued", "sent", "delivered", "read"]);
+
+    // In: the contact's message arrives as incoming_message with its text and type.
+    gw.admin
+        .contact_send(CONTACT, phone, "hi alice")
+        .await
+        .expect("contact sends");
+    let incoming = Gateway::next_session_event(&mut ws, "incoming_message", sid, STEP).await;
+    assert_eq!(incoming["data"]["message"], "hi alice");
+    assert_eq!(incoming["data"]["type"], "text");
+    assert_eq!(incoming["data"]["from"], CONTACT);
+
+    // A number without WhatsApp: the send ends failed with a reason.
+    let (_, nobody) = gw
+        .post(
+            &api,
+            "/send-message",
+            json!({"sessionId": sid, "phoneNumber": "15557770000", "message": "anyone?"}),
+        )
+        .await;
+    if let Some(id) = nobody["messageId"].as_str() {
+        let failed = gw.wait_message(&api, id, "failed", STEP).await;
+        assert!(failed.to_string().contains("reason"), "{failed}");
+    } else {
+        assert_eq!(nobody["error"]["code"], "send_failed", "{nobody}");
+    }
+
+    // Disconnect keeps the device; reconnect needs no QR.
+    let (code, body) = gw.post(&api, "/disconnect", json!({"sessionId": sid})).await;
+    assert_eq!(code, 200, "{body}");
+    gw.wait_status(&api, sid, "disconnected", STEP).await;
+    let (code, body) = gw
+        .post(&api, "/reconnect", json!({"sessionId": sid, "sessionName": sid, "phoneNumber": phone}))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let frame = wait_for_connect_without_qr(&mut ws, sid).await;
+    assert_eq!(frame["data"]["phoneNumber"], phone);
+
+    // Every process restarted: the session comes back connected, without a QR.
+    let exit = worker.process.terminate(Duration::from_secs(25));
+    assert!(exit.is_some_and(|s| s.success()), "worker exits 0 on SIGTERM:\n{}", worker.process.output());
+    api.process.kill();
+    drop(ws);
+    api = gw.api().await;
+    let mut ws = gw.watch_all(&api).await;
+    worker = gw.worker("w-2", LEASE_TTL_MS).await;
+    wait_for_connect_without_qr(&mut ws, sid).await;
+    gw.wait_status(&api, sid, "connected", STEP).await;
+
+    // A send while the session is disconnected stays queued and goes out after reconnecting.
+    let (code, _) = gw.post(&api, "/disconnect", json!({"sessionId": sid})).await;
+    assert_eq!(code, 200);
+    gw.wait_status(&api, sid, "disconnected", STEP).await;
+    let (code, body) = gw
+        .post(&api, "/send-message", json!({"sessionId": sid, "phoneNumber": CONTACT, "message": "later"}))
+        .await;
+    // The api refuses sends to a stopped session; reconnect first, then the send is accepted while
+    // the client is still connecting and waits for the connection.
+    assert_eq!(code, 409, "{body}");
+    gw.post(&api, "/reconnect", json!({"sessionId": sid, "sessionName": sid, "phoneNumber": phone}))
+        .await;
+    let (code, queued) = gw
+        .post(&api, "/send-message", json!({"sessionId": sid, "phoneNumber": CONTACT, "message": "later"}))
+        .await;
+    assert!(code == 200 || code == 202, "{code} {queued}");
+    let later_id = queued["messageId"].as_str().expect("messageId").to_string();
+    gw.wait_message(&api, &later_id, "delivered", PAIRING).await;
+
+    let stats = gw.admin.stats().await.expect("stats");
+    assert_eq!(stats.duplicate_deliveries, 0, "{stats:?}");
+    assert_eq!(stats.overlapping_connections, 0, "{stats:?}");
+    drop(worker);
+}
+
+/// Waits for `connection_success` of `sid`, failing if a `qr_code` for it comes first.
+async fn wait_for_connect_without_qr(
+    ws: &mut wa_tests::harness::ws_client::WsClient,
+    sid: &str,
+) -> serde_json::Value {
+    let until = tokio::time::Instant::now() + PAIRING;
+    loop {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        let frame = ws.next_json(left).await;
+        if frame["data"]["sessionId"] != sid {
+            continue;
+        }
+        assert_ne!(frame["event"], "qr_code", "a linked session was shown a QR");
+        if frame["event"] == "connection_success" {
+            return frame;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tampered_auth_state_fails_the_session() {
+    let gw = Gateway::start().await;
+    let api = gw.api().await;
+    let _worker = gw.worker("t-1", LEASE_TTL_MS).await;
+    let mut ws = gw.watch_all(&api).await;
+    let (sid, phone) = ("tampered", "15550004444");
+    gw.link(&api, &mut ws, sid, phone).await;
+    let (code, _) = gw.post(&api, "/disconnect", json!({"sessionId": sid})).await;
+    assert_eq!(code, 200);
+    gw.wait_status(&api, sid, "disconnected", STEP).await;
+    wait_until("the lease released", STEP, || async { gw.owner(sid).await.is_none().then_some(()) }).await;
+
+    // Flip one byte of the stored device record.
+    let keys = wa_shared::keys::Keys::new(gw.prefix.clone());
+    let device_key = format!("{}device", keys.auth_prefix(sid));
+    let mut conn = gw.redis.client().get_multiplexed_async_connection().await.expect("redis");
+    let mut sealed: Vec<u8> = redis::AsyncCommands::get(&mut conn, &device_key).await.expect("device record");
+    let last = sealed.len() - 1;
+    sealed[last] ^= 0x01;
+    let _: () = redis::AsyncCommands::set(&mut conn, &device_key, sealed).await.expect("tamper");
+
+    gw.post(&api, "/reconnect", json!({"sessionId": sid, "sessionName": sid, "phoneNumber": phone}))
+        .await;
+    let failed = Gateway::next_session_event(&mut ws, "session_failed", sid, STEP).await;
+    assert_eq!(failed["data"]["code"], "auth_state_corrupt");
+    gw.wait_status(&api, sid, "failed", STEP).await;
+}
