@@ -11,7 +11,7 @@ use wa_tests::harness::processes::WorkerProcess;
 use wa_tests::harness::wait_until;
 
 const LEASE_TTL_MS: u64 = 3000;
-const SESSIONS: usize = 12;
+const SESSIONS: usize = 30;
 const CONTACT: &str = "15559990001";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -35,7 +35,11 @@ async fn a_killed_workers_sessions_move_and_no_send_is_lost_or_doubled() {
         let owner = gw.owner(sid).await.expect("owned");
         owners.entry(owner).or_default().push(sid.clone());
     }
-    assert_eq!(owners.len(), 3, "sessions spread over all workers: {owners:?}");
+    assert_eq!(
+        owners.len(),
+        3,
+        "sessions spread over all workers: {owners:?}"
+    );
 
     let mut texts = Vec::new();
     let mut send_round = |round: &'static str| {
@@ -65,7 +69,8 @@ async fn a_killed_workers_sessions_move_and_no_send_is_lost_or_doubled() {
     // Sends accepted while the sessions move (answered 202 queued until their new owner sends),
     // concurrently with watching them come back, so the failover time is not the sends' time.
     let during = send_round("during");
-    let sends = futures::future::join_all(during.iter().map(|(sid, text)| send(&gw, &api, sid, text)));
+    let sends =
+        futures::future::join_all(during.iter().map(|(sid, text)| send(&gw, &api, sid, text)));
     // Its sessions are connected on the survivors within TTL + 5 s.
     let limit = Duration::from_millis(LEASE_TTL_MS) + Duration::from_secs(5);
     let moved = async {
@@ -73,7 +78,10 @@ async fn a_killed_workers_sessions_move_and_no_send_is_lost_or_doubled() {
         while back.len() < victim_sessions.len() {
             let left = (limit * 3).saturating_sub(killed_at.elapsed());
             let frame = ws.next_json(left).await;
-            let sid = frame["data"]["sessionId"].as_str().unwrap_or_default().to_string();
+            let sid = frame["data"]["sessionId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             if frame["event"] == "connection_success" && victim_sessions.contains(&sid) {
                 back.insert(sid);
             }
@@ -85,7 +93,10 @@ async fn a_killed_workers_sessions_move_and_no_send_is_lost_or_doubled() {
         let owner = gw.owner(sid).await.expect("owned again");
         assert_ne!(owner, victim_id, "{sid} moved");
     }
-    assert!(failover <= limit, "failover took {failover:?} (limit {limit:?})");
+    assert!(
+        failover <= limit,
+        "failover took {failover:?} (limit {limit:?})"
+    );
 
     for (sid, text) in send_round("after") {
         send(&gw, &api, &sid, &text).await;

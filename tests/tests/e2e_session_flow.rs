@@ -80,11 +80,17 @@ async fn a_session_links_messages_both_ways_and_survives_restarts() {
     }
 
     // Disconnect keeps the device; reconnect needs no QR.
-    let (code, body) = gw.post(&api, "/disconnect", json!({"sessionId": sid})).await;
+    let (code, body) = gw
+        .post(&api, "/disconnect", json!({"sessionId": sid}))
+        .await;
     assert_eq!(code, 200, "{body}");
     gw.wait_status(&api, sid, "disconnected", STEP).await;
     let (code, body) = gw
-        .post(&api, "/reconnect", json!({"sessionId": sid, "sessionName": sid, "phoneNumber": phone}))
+        .post(
+            &api,
+            "/reconnect",
+            json!({"sessionId": sid, "sessionName": sid, "phoneNumber": phone}),
+        )
         .await;
     assert_eq!(code, 200, "{body}");
     let frame = wait_for_connect_without_qr(&mut ws, sid).await;
@@ -92,7 +98,11 @@ async fn a_session_links_messages_both_ways_and_survives_restarts() {
 
     // Every process restarted: the session comes back connected, without a QR.
     let exit = worker.process.terminate(Duration::from_secs(25));
-    assert!(exit.is_some_and(|s| s.success()), "worker exits 0 on SIGTERM:\n{}", worker.process.output());
+    assert!(
+        exit.is_some_and(|s| s.success()),
+        "worker exits 0 on SIGTERM:\n{}",
+        worker.process.output()
+    );
     api.process.kill();
     drop(ws);
     api = gw.api().await;
@@ -102,19 +112,33 @@ async fn a_session_links_messages_both_ways_and_survives_restarts() {
     gw.wait_status(&api, sid, "connected", STEP).await;
 
     // A send while the session is disconnected stays queued and goes out after reconnecting.
-    let (code, _) = gw.post(&api, "/disconnect", json!({"sessionId": sid})).await;
+    let (code, _) = gw
+        .post(&api, "/disconnect", json!({"sessionId": sid}))
+        .await;
     assert_eq!(code, 200);
     gw.wait_status(&api, sid, "disconnected", STEP).await;
     let (code, body) = gw
-        .post(&api, "/send-message", json!({"sessionId": sid, "phoneNumber": CONTACT, "message": "later"}))
+        .post(
+            &api,
+            "/send-message",
+            json!({"sessionId": sid, "phoneNumber": CONTACT, "message": "later"}),
+        )
         .await;
     // The api refuses sends to a stopped session; reconnect first, then the send is accepted while
     // the client is still connecting and waits for the connection.
     assert_eq!(code, 409, "{body}");
-    gw.post(&api, "/reconnect", json!({"sessionId": sid, "sessionName": sid, "phoneNumber": phone}))
-        .await;
+    gw.post(
+        &api,
+        "/reconnect",
+        json!({"sessionId": sid, "sessionName": sid, "phoneNumber": phone}),
+    )
+    .await;
     let (code, queued) = gw
-        .post(&api, "/send-message", json!({"sessionId": sid, "phoneNumber": CONTACT, "message": "later"}))
+        .post(
+            &api,
+            "/send-message",
+            json!({"sessionId": sid, "phoneNumber": CONTACT, "message": "later"}),
+        )
         .await;
     assert!(code == 200 || code == 202, "{code} {queued}");
     let later_id = queued["messageId"].as_str().expect("messageId").to_string();
@@ -153,22 +177,40 @@ async fn a_tampered_auth_state_fails_the_session() {
     let mut ws = gw.watch_all(&api).await;
     let (sid, phone) = ("tampered", "15550004444");
     gw.link(&api, &mut ws, sid, phone).await;
-    let (code, _) = gw.post(&api, "/disconnect", json!({"sessionId": sid})).await;
+    let (code, _) = gw
+        .post(&api, "/disconnect", json!({"sessionId": sid}))
+        .await;
     assert_eq!(code, 200);
     gw.wait_status(&api, sid, "disconnected", STEP).await;
-    wait_until("the lease released", STEP, || async { gw.owner(sid).await.is_none().then_some(()) }).await;
+    wait_until("the lease released", STEP, || async {
+        gw.owner(sid).await.is_none().then_some(())
+    })
+    .await;
 
     // Flip one byte of the stored device record.
     let keys = wa_shared::keys::Keys::new(gw.prefix.clone());
     let device_key = format!("{}device", keys.auth_prefix(sid));
-    let mut conn = gw.redis.client().get_multiplexed_async_connection().await.expect("redis");
-    let mut sealed: Vec<u8> = redis::AsyncCommands::get(&mut conn, &device_key).await.expect("device record");
+    let mut conn = gw
+        .redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let mut sealed: Vec<u8> = redis::AsyncCommands::get(&mut conn, &device_key)
+        .await
+        .expect("device record");
     let last = sealed.len() - 1;
     sealed[last] ^= 0x01;
-    let _: () = redis::AsyncCommands::set(&mut conn, &device_key, sealed).await.expect("tamper");
+    let _: () = redis::AsyncCommands::set(&mut conn, &device_key, sealed)
+        .await
+        .expect("tamper");
 
-    gw.post(&api, "/reconnect", json!({"sessionId": sid, "sessionName": sid, "phoneNumber": phone}))
-        .await;
+    gw.post(
+        &api,
+        "/reconnect",
+        json!({"sessionId": sid, "sessionName": sid, "phoneNumber": phone}),
+    )
+    .await;
     let failed = Gateway::next_session_event(&mut ws, "session_failed", sid, STEP).await;
     assert_eq!(failed["data"]["code"], "auth_state_corrupt");
     gw.wait_status(&api, sid, "failed", STEP).await;

@@ -17,11 +17,17 @@ async fn all_connected_again(ws: &mut WsClient, sids: &[String], within: Duratio
     while back.len() < sids.len() {
         let left = until.saturating_duration_since(tokio::time::Instant::now());
         let frame = ws.next_json(left).await;
-        let sid = frame["data"]["sessionId"].as_str().unwrap_or_default().to_string();
+        let sid = frame["data"]["sessionId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if !sids.contains(&sid) {
             continue;
         }
-        assert_ne!(frame["event"], "qr_code", "{sid} was shown a QR after moving");
+        assert_ne!(
+            frame["event"], "qr_code",
+            "{sid} was shown a QR after moving"
+        );
         if frame["event"] == "connection_success" {
             back.insert(sid);
         }
@@ -29,7 +35,12 @@ async fn all_connected_again(ws: &mut WsClient, sids: &[String], within: Duratio
 }
 
 async fn held_sessions(worker: &WorkerProcess) -> Option<u64> {
-    let body: serde_json::Value = reqwest::get(worker.url("/health")).await.ok()?.json().await.ok()?;
+    let body: serde_json::Value = reqwest::get(worker.url("/health"))
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
     body["sessions"].as_u64()
 }
 
@@ -67,10 +78,17 @@ async fn a_frozen_worker_is_fenced_out_and_stops_without_reconnecting() {
     })
     .await;
     let after = gw.admin.stats().await.expect("stats");
-    assert_eq!(after.overlapping_connections, at_takeover.overlapping_connections, "no further overlap");
+    assert_eq!(
+        after.overlapping_connections, at_takeover.overlapping_connections,
+        "no further overlap"
+    );
     assert_eq!(after.duplicate_deliveries, 0);
     for sid in &sids {
-        assert_eq!(gw.owner(sid).await.as_deref(), Some("z-2"), "{sid} stays with its new owner");
+        assert_eq!(
+            gw.owner(sid).await.as_deref(),
+            Some("z-2"),
+            "{sid} stays with its new owner"
+        );
         assert_eq!(gw.status(&api, sid).await, "connected");
     }
     assert_eq!(held_sessions(&heir).await, Some(sids.len() as u64));
@@ -99,7 +117,10 @@ async fn a_terminated_worker_hands_its_sessions_over_well_inside_the_ttl() {
     );
     all_connected_again(&mut ws, &sids, Duration::from_millis(TTL_MS)).await;
     let moved = started.elapsed();
-    assert!(moved < Duration::from_millis(TTL_MS / 2), "handover took {moved:?}");
+    assert!(
+        moved < Duration::from_millis(TTL_MS / 2),
+        "handover took {moved:?}"
+    );
     for sid in &sids {
         assert_eq!(gw.owner(sid).await.as_deref(), Some("g-2"));
     }

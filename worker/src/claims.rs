@@ -13,12 +13,16 @@ use tokio::sync::watch;
 use wa_shared::commands::CLAIMS_GROUP;
 
 use crate::fleet::Fleet;
-use crate::heartbeat::{PeerView, claim_delay};
+use crate::heartbeat::{self, FRESH_ENOUGH, PeerView, claim_delay};
 
 const BLOCK: Duration = Duration::from_millis(1000);
 
 /// Reads and executes claims until `stop` turns true.
-pub async fn consume_claims(fleet: Arc<Fleet>, peers: Arc<PeerView>, mut stop: watch::Receiver<bool>) {
+pub async fn consume_claims(
+    fleet: Arc<Fleet>,
+    peers: Arc<PeerView>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut conn = loop {
         match fleet.blocking_connection(BLOCK * 3).await {
             Ok(conn) => break conn,
@@ -40,6 +44,11 @@ pub async fn consume_claims(fleet: Arc<Fleet>, peers: Arc<PeerView>, mut stop: w
     loop {
         if *stop.borrow() {
             return;
+        }
+        if peers.age().is_none_or(|age| age > FRESH_ENOUGH)
+            && let Err(error) = heartbeat::refresh(&fleet, &peers).await
+        {
+            tracing::debug!(%error, "peer loads could not be refreshed");
         }
         let pause = if fleet.has_room() {
             claim_delay(fleet.held_count(), &peers.snapshot())

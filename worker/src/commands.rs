@@ -28,7 +28,11 @@ pub fn parse_entry(entry: &StreamId) -> Option<Command> {
 
 /// Acknowledges one entry of a session's command stream (failures are logged; the entry is then
 /// re-executed by a later owner, which is harmless).
-pub async fn ack<C: redis::aio::ConnectionLike + Send + Sync>(conn: &mut C, stream: &str, entry_id: &str) {
+pub async fn ack<C: redis::aio::ConnectionLike + Send + Sync>(
+    conn: &mut C,
+    stream: &str,
+    entry_id: &str,
+) {
     let acked: redis::RedisResult<i64> = conn.xack(stream, COMMAND_GROUP, &[entry_id]).await;
     if let Err(error) = acked {
         tracing::warn!(%error, "command acknowledgement failed");

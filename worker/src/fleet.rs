@@ -82,7 +82,10 @@ impl Fleet {
     }
 
     /// A connection of its own for a blocking read, with a response timeout above the block time.
-    pub async fn blocking_connection(&self, timeout: Duration) -> redis::RedisResult<MultiplexedConnection> {
+    pub async fn blocking_connection(
+        &self,
+        timeout: Duration,
+    ) -> redis::RedisResult<MultiplexedConnection> {
         let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(timeout));
         self.client
             .get_multiplexed_async_connection_with_config(&config)

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
 use tokio::sync::watch;
@@ -28,17 +28,35 @@ pub struct PeerLoad {
     pub draining: bool,
 }
 
-/// The peers seen at the last beat.
+/// A claim decision made on a view older than this refreshes it first (one round trip), so a
+/// burst of new sessions is spread on current loads rather than on last second's.
+pub const FRESH_ENOUGH: Duration = Duration::from_millis(100);
+
+/// The peers seen at the last beat, and when.
 #[derive(Default)]
-pub struct PeerView(Mutex<Vec<PeerLoad>>);
+pub struct PeerView(Mutex<Option<(Instant, Vec<PeerLoad>)>>);
 
 impl PeerView {
     pub fn snapshot(&self) -> Vec<PeerLoad> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|(_, peers)| peers.clone())
+            .unwrap_or_default()
+    }
+
+    /// How old the view is (`None` before the first beat).
+    pub fn age(&self) -> Option<Duration> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|(at, _)| at.elapsed())
     }
 
     fn replace(&self, peers: Vec<PeerLoad>) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = peers;
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), peers));
     }
 }
 
@@ -67,7 +85,7 @@ pub async fn beat(fleet: Arc<Fleet>, peers: Arc<PeerView>, mut stop: watch::Rece
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
-        if let Err(error) = beat_once(&fleet, &peers).await {
+        if let Err(error) = refresh(&fleet, &peers).await {
             tracing::warn!(%error, "heartbeat failed");
         }
         if fleet.is_draining() {
@@ -83,7 +101,9 @@ pub async fn beat(fleet: Arc<Fleet>, peers: Arc<PeerView>, mut stop: watch::Rece
     }
 }
 
-async fn beat_once(fleet: &Fleet, peers: &PeerView) -> redis::RedisResult<()> {
+/// Writes this worker's heartbeat and reads everyone else's into `peers` (one round trip for the
+/// write and the reads, plus one for the member list and drain mark).
+pub async fn refresh(fleet: &Fleet, peers: &PeerView) -> redis::RedisResult<()> {
     let keys = &fleet.keys;
     let id = &fleet.config.worker_id;
     let mut conn = fleet.conn.clone();
@@ -169,7 +189,10 @@ mod tests {
     fn the_least_loaded_worker_claims_without_delay() {
         assert_eq!(claim_delay(3, &[peer(5, 10, false)]), Duration::ZERO);
         assert_eq!(claim_delay(3, &[]), Duration::ZERO);
-        assert_eq!(claim_delay(5, &[peer(3, 10, false)]), Duration::from_millis(200));
+        assert_eq!(
+            claim_delay(5, &[peer(3, 10, false)]),
+            Duration::from_millis(200)
+        );
         assert_eq!(claim_delay(500, &[peer(0, 10, false)]), MAX_CLAIM_DELAY);
     }
 

@@ -35,7 +35,9 @@ async fn health(State(fleet): State<Arc<Fleet>>) -> impl IntoResponse {
 }
 
 async fn ready(State(fleet): State<Arc<Fleet>>) -> impl IntoResponse {
-    let ping: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut fleet.conn.clone()).await;
+    let ping: redis::RedisResult<String> = redis::cmd("PING")
+        .query_async(&mut fleet.conn.clone())
+        .await;
     match ping {
         Ok(_) if fleet.is_accepting() => (StatusCode::OK, Json(json!({"status": "ready"}))),
         Ok(_) => (

@@ -86,7 +86,9 @@ impl SessionLease {
         let mut invocation = scripts::RENEW_LEASES.prepare_invoke();
         invocation.arg(self.ttl_ms());
         for (sid, fence) in held {
-            invocation.key(self.keys.lease(sid)).arg(fence.lease_value());
+            invocation
+                .key(self.keys.lease(sid))
+                .arg(fence.lease_value());
         }
         let renewed: Vec<i64> = invocation.invoke_async(&mut self.conn.clone()).await?;
         Ok(renewed.into_iter().map(|r| r == 1).collect())

@@ -12,7 +12,9 @@ fn main() -> ExitCode {
         Some("autoscale") => run_autoscaler(),
         None => run_worker(),
         Some(other) => {
-            eprintln!("wa-worker: unknown subcommand {other:?}; run without arguments for the worker, or `wa-worker autoscale`");
+            eprintln!(
+                "wa-worker: unknown subcommand {other:?}; run without arguments for the worker, or `wa-worker autoscale`"
+            );
             ExitCode::from(2)
         }
     }

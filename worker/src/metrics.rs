@@ -32,26 +32,73 @@ impl WorkerMetrics {
         let mut out = String::new();
         let counters: [(&str, &str, &AtomicU64); 8] = [
             ("wa_worker_claims_total", "Sessions claimed", &self.claims),
-            ("wa_worker_leases_lost_total", "Leases lost (renewal refused or late)", &self.leases_lost),
-            ("wa_worker_releases_total", "Sessions released to the fleet", &self.releases),
-            ("wa_worker_commands_total", "Commands executed", &self.commands),
-            ("wa_worker_messages_sent_total", "Outbound messages sent", &self.messages_sent),
-            ("wa_worker_messages_failed_total", "Outbound messages failed", &self.messages_failed),
-            ("wa_worker_messages_received_total", "Inbound messages published", &self.messages_received),
-            ("wa_worker_orphans_requeued_total", "Orphaned sessions re-queued", &self.orphans_requeued),
+            (
+                "wa_worker_leases_lost_total",
+                "Leases lost (renewal refused or late)",
+                &self.leases_lost,
+            ),
+            (
+                "wa_worker_releases_total",
+                "Sessions released to the fleet",
+                &self.releases,
+            ),
+            (
+                "wa_worker_commands_total",
+                "Commands executed",
+                &self.commands,
+            ),
+            (
+                "wa_worker_messages_sent_total",
+                "Outbound messages sent",
+                &self.messages_sent,
+            ),
+            (
+                "wa_worker_messages_failed_total",
+                "Outbound messages failed",
+                &self.messages_failed,
+            ),
+            (
+                "wa_worker_messages_received_total",
+                "Inbound messages published",
+                &self.messages_received,
+            ),
+            (
+                "wa_worker_orphans_requeued_total",
+                "Orphaned sessions re-queued",
+                &self.orphans_requeued,
+            ),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
         let gauges: [(&str, &str, u64); 4] = [
-            ("wa_worker_sessions", "Sessions held", gauges.sessions as u64),
-            ("wa_worker_sessions_connected", "Sessions connected to WhatsApp", gauges.connected as u64),
-            ("wa_worker_capacity", "Most sessions this worker takes", gauges.capacity as u64),
-            ("wa_worker_draining", "1 while the worker hands its sessions over", u64::from(gauges.draining)),
+            (
+                "wa_worker_sessions",
+                "Sessions held",
+                gauges.sessions as u64,
+            ),
+            (
+                "wa_worker_sessions_connected",
+                "Sessions connected to WhatsApp",
+                gauges.connected as u64,
+            ),
+            (
+                "wa_worker_capacity",
+                "Most sessions this worker takes",
+                gauges.capacity as u64,
+            ),
+            (
+                "wa_worker_draining",
+                "1 while the worker hands its sessions over",
+                u64::from(gauges.draining),
+            ),
         ];
         for (name, help, value) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
         }
         out
     }

@@ -56,7 +56,13 @@ pub struct SessionReporter {
 }
 
 impl SessionReporter {
-    pub fn new(conn: ConnectionManager, keys: Keys, sid: &str, tenant: &str, fence: FenceToken) -> Self {
+    pub fn new(
+        conn: ConnectionManager,
+        keys: Keys,
+        sid: &str,
+        tenant: &str,
+        fence: FenceToken,
+    ) -> Self {
         Self {
             channel: keys.tenant_channel(tenant),
             conn,

@@ -43,10 +43,21 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
         })
     };
     let loops = vec![
-        tokio::spawn(claims::consume_claims(fleet.clone(), peers.clone(), intake_stopped.clone())),
-        tokio::spawn(commands::poll_commands(fleet.clone(), intake_stopped.clone())),
+        tokio::spawn(claims::consume_claims(
+            fleet.clone(),
+            peers.clone(),
+            intake_stopped.clone(),
+        )),
+        tokio::spawn(commands::poll_commands(
+            fleet.clone(),
+            intake_stopped.clone(),
+        )),
         tokio::spawn(orphans::scan_orphans(fleet.clone(), intake_stopped.clone())),
-        tokio::spawn(heartbeat::beat(fleet.clone(), peers, upkeep_stopped.clone())),
+        tokio::spawn(heartbeat::beat(
+            fleet.clone(),
+            peers,
+            upkeep_stopped.clone(),
+        )),
         tokio::spawn(renewal::renew_leases(fleet.clone(), upkeep_stopped.clone())),
     ];
     let server = {
@@ -64,11 +75,17 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
 
     shutdown_signal().await;
     let began = std::time::Instant::now();
-    tracing::info!(sessions = fleet.held_count(), "shutting down: handing sessions over");
+    tracing::info!(
+        sessions = fleet.held_count(),
+        "shutting down: handing sessions over"
+    );
     fleet.stop_accepting();
     let _ = stop_intake.send(true);
     fleet
-        .stop_all(StopKind::Handover, fleet.config.shutdown_grace + Duration::from_secs(3))
+        .stop_all(
+            StopKind::Handover,
+            fleet.config.shutdown_grace + Duration::from_secs(3),
+        )
         .await;
     let _ = stop_upkeep.send(true);
     heartbeat::withdraw(&fleet).await;
@@ -77,7 +94,10 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), server).await;
     forget.abort();
-    tracing::info!(elapsed_ms = began.elapsed().as_millis() as u64, "worker stopped");
+    tracing::info!(
+        elapsed_ms = began.elapsed().as_millis() as u64,
+        "worker stopped"
+    );
     Ok(())
 }
 

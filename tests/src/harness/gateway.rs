@@ -132,13 +132,21 @@ impl Gateway {
                 .is_some_and(|u| u.starts_with("data:image/png;base64,")),
             "qr_code carries a PNG data URL"
         );
-        self.admin.scan(raw, phone).await.expect("the fake phone scans");
+        self.admin
+            .scan(raw, phone)
+            .await
+            .expect("the fake phone scans");
         Self::next_session_event(ws, "connection_success", sid, PAIRING).await;
     }
 
     /// Links many sessions at once: connects them all, scans each QR as it appears, waits until all
     /// are connected. `sessions` are (session id, phone) pairs.
-    pub async fn link_many(&self, api: &ApiProcess, ws: &mut WsClient, sessions: &[(String, String)]) {
+    pub async fn link_many(
+        &self,
+        api: &ApiProcess,
+        ws: &mut WsClient,
+        sessions: &[(String, String)],
+    ) {
         for (sid, phone) in sessions {
             let (status, body) = self
                 .post(
@@ -164,7 +172,10 @@ impl Gateway {
             match frame["event"].as_str() {
                 Some("qr_code") if !scanned.contains(&sid) => {
                     let raw = frame["data"]["qr"].as_str().expect("raw QR");
-                    self.admin.scan(raw, phone).await.expect("the fake phone scans");
+                    self.admin
+                        .scan(raw, phone)
+                        .await
+                        .expect("the fake phone scans");
                     scanned.insert(sid);
                 }
                 Some("connection_success") => {
@@ -184,9 +195,10 @@ impl Gateway {
             .get_multiplexed_async_connection()
             .await
             .ok()?;
-        let owner: Option<String> = redis::AsyncCommands::hget(&mut conn, keys.session(sid), "owner")
-            .await
-            .ok()?;
+        let owner: Option<String> =
+            redis::AsyncCommands::hget(&mut conn, keys.session(sid), "owner")
+                .await
+                .ok()?;
         owner.filter(|o| !o.is_empty())
     }
 
@@ -205,7 +217,13 @@ impl Gateway {
     }
 
     /// Waits until the message's record reaches `want`.
-    pub async fn wait_message(&self, api: &ApiProcess, id: &str, want: &str, within: Duration) -> Value {
+    pub async fn wait_message(
+        &self,
+        api: &ApiProcess,
+        id: &str,
+        want: &str,
+        within: Duration,
+    ) -> Value {
         wait_until(&format!("message {id} {want}"), within, || async {
             let (status, body) = self.get(api, &format!("/messages/{id}")).await;
             (status == 200 && body["status"] == want).then_some(body)

@@ -43,7 +43,9 @@ impl Process {
         let file = std::fs::File::create(&log).expect("log file");
         let err = file.try_clone().expect("log file handle");
         command.stdout(Stdio::from(file)).stderr(Stdio::from(err));
-        let child = command.spawn().unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
         Self {
             name: name.to_string(),
             child: Some(child),
@@ -107,7 +109,10 @@ impl Drop for Process {
     fn drop(&mut self) {
         if let Some(child) = self.child.as_ref() {
             // A frozen process must be thawed to die cleanly under some kernels' accounting.
-            let _ = Command::new("kill").arg("-CONT").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-CONT")
+                .arg(child.id().to_string())
+                .status();
         }
         self.kill();
     }
@@ -219,7 +224,12 @@ impl WorkerProcess {
             id: id.to_string(),
             http_port,
         };
-        wait_ready(&worker.process, &worker.url("/ready"), Duration::from_secs(20)).await;
+        wait_ready(
+            &worker.process,
+            &worker.url("/ready"),
+            Duration::from_secs(20),
+        )
+        .await;
         worker
     }
 

@@ -19,9 +19,15 @@ pub fn message_kind(message: &wa::Message) -> &'static str {
         (base.document_message.as_option().is_some(), "document"),
         (base.sticker_message.as_option().is_some(), "sticker"),
         (base.location_message.as_option().is_some(), "location"),
-        (base.live_location_message.as_option().is_some(), "live_location"),
+        (
+            base.live_location_message.as_option().is_some(),
+            "live_location",
+        ),
         (base.contact_message.as_option().is_some(), "contact"),
-        (base.contacts_array_message.as_option().is_some(), "contacts"),
+        (
+            base.contacts_array_message.as_option().is_some(),
+            "contacts",
+        ),
         (base.reaction_message.as_option().is_some(), "reaction"),
         (base.protocol_message.as_option().is_some(), "protocol"),
     ];

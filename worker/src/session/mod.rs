@@ -59,7 +59,10 @@ pub enum StopKind {
 #[derive(Debug)]
 pub enum Control {
     /// A command read from the session's stream, acknowledged once executed.
-    Command { entry_id: String, command: Command },
+    Command {
+        entry_id: String,
+        command: Command,
+    },
     Stop(StopKind),
 }
 

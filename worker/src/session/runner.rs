@@ -24,7 +24,7 @@ use whatsapp_rust::Jid;
 use whatsapp_rust::bot::{Bot, BotHandle};
 use whatsapp_rust::client::Client;
 use whatsapp_rust::send::SendOptions;
-use whatsapp_rust::store::traits::Backend;
+use whatsapp_rust::store::traits::{Backend, DeviceStore};
 use whatsapp_rust::transport::TokioWebSocketTransportFactory;
 use whatsapp_rust::types::events::Event;
 use whatsapp_rust::types::presence::ReceiptType;
@@ -85,7 +85,13 @@ pub(super) async fn run(
         &sid,
         fence.clone(),
     ));
-    let reporter = SessionReporter::new(ctx.conn.clone(), ctx.keys.clone(), &sid, &tenant, fence.clone());
+    let reporter = SessionReporter::new(
+        ctx.conn.clone(),
+        ctx.keys.clone(),
+        &sid,
+        &tenant,
+        fence.clone(),
+    );
     let (wa_tx, wa_rx) = mpsc::unbounded_channel();
     let mut runner = Runner {
         ctx: ctx.clone(),
@@ -123,7 +129,11 @@ struct Runner {
 }
 
 impl Runner {
-    async fn drive(&mut self, control: &mut mpsc::UnboundedReceiver<Control>, deleting: bool) -> End {
+    async fn drive(
+        &mut self,
+        control: &mut mpsc::UnboundedReceiver<Control>,
+        deleting: bool,
+    ) -> End {
         if deleting {
             return self.log_out("deleted").await;
         }
@@ -135,7 +145,9 @@ impl Runner {
                     }
                 }
             }
-            Err(error) => tracing::warn!(session_id = %self.sid, %error, "cannot take over pending commands"),
+            Err(error) => {
+                tracing::warn!(session_id = %self.sid, %error, "cannot take over pending commands")
+            }
         }
         self.ctx.pacer.wait_turn().await;
         if let Some(end) = self.start_client().await {
@@ -170,10 +182,17 @@ impl Runner {
             End::Done => self.stop_client(LOST_STOP_LIMIT).await,
             End::Release { requeue } => {
                 self.stop_client(self.ctx.config.shutdown_grace).await;
-                match self.ctx.lease.release(&self.sid, self.reporter.fence(), requeue).await {
+                match self
+                    .ctx
+                    .lease
+                    .release(&self.sid, self.reporter.fence(), requeue)
+                    .await
+                {
                     Ok(true) => WorkerMetrics::add(&self.ctx.metrics.releases, 1),
                     Ok(false) => {}
-                    Err(error) => tracing::warn!(session_id = %self.sid, %error, "lease release failed; it expires on its own"),
+                    Err(error) => {
+                        tracing::warn!(session_id = %self.sid, %error, "lease release failed; it expires on its own")
+                    }
                 }
             }
         }
@@ -186,7 +205,9 @@ impl Runner {
         let backend: Arc<dyn Backend> = self.store.clone();
         let mut builder = Bot::builder()
             .with_backend_arc(backend)
-            .with_transport_factory(TokioWebSocketTransportFactory::new().with_url(&config.wa_ws_url))
+            .with_transport_factory(
+                TokioWebSocketTransportFactory::new().with_url(&config.wa_ws_url),
+            )
             .skip_history_sync()
             .on_event(move |event: Arc<Event>, _client: Arc<Client>| {
                 let _ = tx.send(event);
@@ -195,9 +216,17 @@ impl Runner {
         if let Some(version) = config.wa_version {
             builder = builder.with_version(version);
         }
+        if let Some(name) = self.fallback_push_name().await {
+            builder = builder.with_push_name(name);
+        }
         let built = builder.build().await;
         if self.store.corruption().is_some() {
-            return self.fail("auth_state_corrupt", "A stored auth state value failed authentication.").await;
+            return self
+                .fail(
+                    "auth_state_corrupt",
+                    "A stored auth state value failed authentication.",
+                )
+                .await;
         }
         if self.store.is_fenced() {
             return Some(End::Lost);
@@ -206,7 +235,12 @@ impl Runner {
             Ok(bot) => bot,
             Err(error) => {
                 tracing::error!(session_id = %self.sid, error = %error, "client could not be built");
-                return self.fail("client_start_failed", "The WhatsApp client could not start.").await;
+                return self
+                    .fail(
+                        "client_start_failed",
+                        "The WhatsApp client could not start.",
+                    )
+                    .await;
             }
         };
         let handle = bot.spawn();
@@ -215,7 +249,32 @@ impl Runner {
         self.client = Some(client);
         self.bot = Some(handle);
         let status = SessionStatus::Connecting.as_str();
-        self.report_session(&[(f::STATUS, status), (f::LAST_ERROR, "")], None).await
+        self.report_session(&[(f::STATUS, status), (f::LAST_ERROR, "")], None)
+            .await
+    }
+
+    /// The display name to give a device that has none yet. Without one the client re-runs its
+    /// initial app-state bootstrap, with a 10 s key-share wait, on every connect; a phone normally
+    /// syncs the account's name, but until it has, the session's name stands in.
+    async fn fallback_push_name(&self) -> Option<String> {
+        match DeviceStore::load(&*self.store).await {
+            Ok(Some(device)) if !device.push_name.is_empty() => return None,
+            Ok(_) => {}
+            // Corruption is recorded by the store and handled after the build.
+            Err(_) => return None,
+        }
+        let name: Option<String> = self
+            .ctx
+            .conn
+            .clone()
+            .hget(self.ctx.keys.session(&self.sid), f::NAME)
+            .await
+            .ok()
+            .flatten();
+        Some(
+            name.filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| self.sid.clone()),
+        )
     }
 
     /// Closes the client: a graceful disconnect within `limit`, then the task is aborted.
@@ -287,7 +346,10 @@ impl Runner {
                 self.ack(&entry_id).await;
                 let data = json!({"sessionId": self.sid, "status": "disconnected", "reason": "disconnect_requested"});
                 let fields = [(f::STATUS, "disconnected"), (f::QR, "")];
-                if let Some(end) = self.report_session(&fields, Some((name::CONNECTION_LOST, data))).await {
+                if let Some(end) = self
+                    .report_session(&fields, Some((name::CONNECTION_LOST, data)))
+                    .await
+                {
                     return Some(end);
                 }
                 Some(End::Release { requeue: false })
@@ -311,7 +373,13 @@ impl Runner {
     /// so it survives a change of owner).
     async fn on_send(&mut self, job: PendingSend) -> Option<End> {
         let key = self.ctx.keys.message(&self.sid, &job.message_id);
-        let status: Option<String> = match self.ctx.conn.clone().hget(&key, message_field::STATUS).await {
+        let status: Option<String> = match self
+            .ctx
+            .conn
+            .clone()
+            .hget(&key, message_field::STATUS)
+            .await
+        {
             Ok(status) => status,
             Err(error) => {
                 tracing::warn!(session_id = %self.sid, message_id = %job.message_id, %error, "cannot read the message record; keeping the send");
@@ -351,9 +419,19 @@ impl Runner {
         let reason = match sent {
             Ok(Ok(_)) => {
                 let sent = json!({"sessionId": self.sid, "messageId": job.message_id, "to": job.to, "status": "sent", "waMessageId": wa_id});
-                let status = json!({"sessionId": self.sid, "messageId": job.message_id, "status": "sent"});
+                let status =
+                    json!({"sessionId": self.sid, "messageId": job.message_id, "status": "sent"});
                 let events = [(name::MESSAGE_SENT, sent), (name::MESSAGE_STATUS, status)];
-                let report = self.reporter.message_status(&job.message_id, MessageStatus::Sent, None, Some(&wa_id), &events).await;
+                let report = self
+                    .reporter
+                    .message_status(
+                        &job.message_id,
+                        MessageStatus::Sent,
+                        None,
+                        Some(&wa_id),
+                        &events,
+                    )
+                    .await;
                 if let Some(end) = self.settle(report) {
                     return Some(end);
                 }
@@ -373,7 +451,13 @@ impl Runner {
         let data = json!({"sessionId": self.sid, "messageId": job.message_id, "status": "failed", "reason": reason});
         let report = self
             .reporter
-            .message_status(&job.message_id, MessageStatus::Failed, Some(&reason), None, &[(name::MESSAGE_STATUS, data)])
+            .message_status(
+                &job.message_id,
+                MessageStatus::Failed,
+                Some(&reason),
+                None,
+                &[(name::MESSAGE_STATUS, data)],
+            )
             .await;
         if let Some(end) = self.settle(report) {
             return Some(end);
@@ -400,7 +484,12 @@ impl Runner {
             return Some(End::Lost);
         }
         if self.store.corruption().is_some() {
-            return self.fail("auth_state_corrupt", "A stored auth state value failed authentication.").await;
+            return self
+                .fail(
+                    "auth_state_corrupt",
+                    "A stored auth state value failed authentication.",
+                )
+                .await;
         }
         if !self.linked && self.started.elapsed() > self.ctx.config.pending_session_ttl {
             return self.stop_with("pending_timeout").await;
@@ -413,7 +502,12 @@ impl Runner {
             return Some(End::Lost);
         }
         if self.store.corruption().is_some() {
-            return self.fail("auth_state_corrupt", "A stored auth state value failed authentication.").await;
+            return self
+                .fail(
+                    "auth_state_corrupt",
+                    "A stored auth state value failed authentication.",
+                )
+                .await;
         }
         match &*event {
             Event::PairingQrCode(qr) => self.on_qr(&qr.code).await,
@@ -423,7 +517,11 @@ impl Runner {
                     return None;
                 }
                 let data = json!({"sessionId": self.sid, "status": "disconnected", "reason": "connection_dropped"});
-                self.report_session(&[(f::STATUS, "disconnected")], Some((name::CONNECTION_LOST, data))).await
+                self.report_session(
+                    &[(f::STATUS, "disconnected")],
+                    Some((name::CONNECTION_LOST, data)),
+                )
+                .await
             }
             Event::LoggedOut(_) => Some(self.log_out("logged_out").await),
             Event::StreamReplaced(_) => {
@@ -431,8 +529,14 @@ impl Runner {
                 self.stop_with("replaced").await
             }
             Event::PairingQrCodesExhausted(_) => self.stop_with("qr_timeout").await,
-            Event::ClientOutdated(_) => self.fail("client_outdated", "WhatsApp refused this client version.").await,
-            Event::TemporaryBan(_) => self.fail("temporary_ban", "WhatsApp temporarily banned this account.").await,
+            Event::ClientOutdated(_) => {
+                self.fail("client_outdated", "WhatsApp refused this client version.")
+                    .await
+            }
+            Event::TemporaryBan(_) => {
+                self.fail("temporary_ban", "WhatsApp temporarily banned this account.")
+                    .await
+            }
             Event::Messages(batch) => {
                 for item in batch.messages.iter() {
                     let Some((wa_id, data)) = incoming_event(&self.sid, item) else {
@@ -463,7 +567,13 @@ impl Runner {
                     let data = json!({"sessionId": self.sid, "messageId": message_id, "status": status.as_str()});
                     let report = self
                         .reporter
-                        .message_status(&message_id, status, None, None, &[(name::MESSAGE_STATUS, data)])
+                        .message_status(
+                            &message_id,
+                            status,
+                            None,
+                            None,
+                            &[(name::MESSAGE_STATUS, data)],
+                        )
                         .await;
                     if let Some(end) = self.settle(report) {
                         return Some(end);
@@ -480,10 +590,15 @@ impl Runner {
             tracing::warn!(session_id = %self.sid, "pairing QR could not be rendered");
             return None;
         };
-        let sealed = wa_shared::qr::seal(&self.ctx.config.keyring, &self.ctx.keys.session(&self.sid), raw);
+        let sealed = wa_shared::qr::seal(
+            &self.ctx.config.keyring,
+            &self.ctx.keys.session(&self.sid),
+            raw,
+        );
         let data = json!({"sessionId": self.sid, "qrCode": png, "qr": raw, "status": "connecting"});
         let fields = [(f::STATUS, "connecting"), (f::QR, sealed.as_str())];
-        self.report_session(&fields, Some((name::QR_CODE, data))).await
+        self.report_session(&fields, Some((name::QR_CODE, data)))
+            .await
     }
 
     async fn on_connected(&mut self) -> Option<End> {
@@ -493,8 +608,16 @@ impl Runner {
         let jid_text = jid.as_ref().map(ToString::to_string).unwrap_or_default();
         let phone = jid.as_ref().map(|j| j.user.to_string()).unwrap_or_default();
         let data = json!({"sessionId": self.sid, "status": "connected", "phoneNumber": phone, "jid": jid_text});
-        let fields = [(f::STATUS, "connected"), (f::QR, ""), (f::LAST_ERROR, ""), (f::JID, jid_text.as_str())];
-        if let Some(end) = self.report_session(&fields, Some((name::CONNECTION_SUCCESS, data))).await {
+        let fields = [
+            (f::STATUS, "connected"),
+            (f::QR, ""),
+            (f::LAST_ERROR, ""),
+            (f::JID, jid_text.as_str()),
+        ];
+        if let Some(end) = self
+            .report_session(&fields, Some((name::CONNECTION_SUCCESS, data)))
+            .await
+        {
             return Some(end);
         }
         self.flush_pending().await
@@ -530,7 +653,10 @@ impl Runner {
             (f::LAST_ERROR, reason),
             (f::QR, ""),
         ];
-        if let Some(end) = self.report_session(&fields, Some((name::CONNECTION_LOST, data))).await {
+        if let Some(end) = self
+            .report_session(&fields, Some((name::CONNECTION_LOST, data)))
+            .await
+        {
             return Some(end);
         }
         Some(End::Release { requeue: false })
@@ -539,20 +665,28 @@ impl Runner {
     /// Marks the session failed with `code` and stops it without a reconnect.
     async fn fail(&mut self, code: &str, message: &str) -> Option<End> {
         tracing::error!(session_id = %self.sid, code, "session failed");
-        let data = json!({"sessionId": self.sid, "status": "failed", "code": code, "reason": message});
+        let data =
+            json!({"sessionId": self.sid, "status": "failed", "code": code, "reason": message});
         let fields = [
             (f::STATUS, "failed"),
             (f::DESIRED, "stopped"),
             (f::LAST_ERROR, code),
             (f::QR, ""),
         ];
-        if let Some(end) = self.report_session(&fields, Some((name::SESSION_FAILED, data))).await {
+        if let Some(end) = self
+            .report_session(&fields, Some((name::SESSION_FAILED, data)))
+            .await
+        {
             return Some(end);
         }
         Some(End::Release { requeue: false })
     }
 
-    async fn report_session(&self, fields: &[(&str, &str)], event: Option<(&str, Value)>) -> Option<End> {
+    async fn report_session(
+        &self,
+        fields: &[(&str, &str)],
+        event: Option<(&str, Value)>,
+    ) -> Option<End> {
         let report = self.reporter.session(fields, event).await;
         self.settle(report)
     }
@@ -574,10 +708,16 @@ impl Runner {
 /// The reason recorded for a send WhatsApp refused, as a short machine-readable phrase.
 fn send_failure_reason(error: &str) -> String {
     let lower = error.to_ascii_lowercase();
-    if lower.contains("no devices") || lower.contains("not on whatsapp") || lower.contains("no device") {
+    if lower.contains("no devices")
+        || lower.contains("not on whatsapp")
+        || lower.contains("no device")
+    {
         "recipient_not_on_whatsapp".to_string()
     } else {
-        format!("send_error: {}", error.chars().take(200).collect::<String>())
+        format!(
+            "send_error: {}",
+            error.chars().take(200).collect::<String>()
+        )
     }
 }
 
@@ -587,7 +727,10 @@ mod tests {
 
     #[test]
     fn a_number_without_devices_reads_as_not_on_whatsapp() {
-        assert_eq!(send_failure_reason("Failed to send: no devices found for 155"), "recipient_not_on_whatsapp");
+        assert_eq!(
+            send_failure_reason("Failed to send: no devices found for 155"),
+            "recipient_not_on_whatsapp"
+        );
         assert!(send_failure_reason("boom").starts_with("send_error: "));
     }
 }
