@@ -104,10 +104,10 @@ pub async fn execute_claim<C: redis::aio::ConnectionLike + Send + Sync>(
     stream: &str,
     entry: &StreamId,
 ) {
-    if let Some(sid) = entry.get::<String>("session") {
-        if let Err(error) = fleet.try_claim(&sid).await {
-            tracing::warn!(session_id = %sid, %error, "claim failed; the orphan scan will retry");
-        }
+    if let Some(sid) = entry.get::<String>("session")
+        && let Err(error) = fleet.try_claim(&sid).await
+    {
+        tracing::warn!(session_id = %sid, %error, "claim failed; the orphan scan will retry");
     }
     let acked: redis::RedisResult<i64> = conn.xack(stream, CLAIMS_GROUP, &[&entry.id]).await;
     if let Err(error) = acked {
