@@ -54,9 +54,13 @@ async fn events_reach_both_apis_and_a_reconnecting_client_misses_nothing() {
     // Events while the client is away (the second api sees them live).
     let missed = ["missed 1", "missed 2", "missed 3"];
     for text in missed {
-        gw.admin.contact_send(CONTACT, phone, text).await.expect("contact sends");
+        gw.admin
+            .contact_send(CONTACT, phone, text)
+            .await
+            .expect("contact sends");
         loop {
-            let frame = Gateway::next_session_event(&mut on_second, "incoming_message", sid, STEP).await;
+            let frame =
+                Gateway::next_session_event(&mut on_second, "incoming_message", sid, STEP).await;
             if frame["data"]["message"] == text {
                 break;
             }
@@ -65,19 +69,29 @@ async fn events_reach_both_apis_and_a_reconnecting_client_misses_nothing() {
 
     // It reconnects to the second api with lastEventId: replay, then live, each event once.
     let mut back = WsClient::connect(&second.ws_url(), Some(&gw.token)).await;
-    back.send_json(json!({"event": "subscribe", "data": {"sessionId": sid, "lastEventId": last_event_id}}))
-        .await;
+    back.send_json(
+        json!({"event": "subscribe", "data": {"sessionId": sid, "lastEventId": last_event_id}}),
+    )
+    .await;
     let mut texts = Vec::new();
     let mut ids = Vec::new();
     let mut live_sent = false;
     while texts.len() < missed.len() + 1 {
         let frame = back.next_json(STEP).await;
         if frame["event"] == "subscribed" && !live_sent {
-            gw.admin.contact_send(CONTACT, phone, "live again").await.expect("contact sends");
+            gw.admin
+                .contact_send(CONTACT, phone, "live again")
+                .await
+                .expect("contact sends");
             live_sent = true;
         }
         if frame["event"] == "incoming_message" {
-            texts.push(frame["data"]["message"].as_str().unwrap_or_default().to_string());
+            texts.push(
+                frame["data"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
             ids.push(frame["id"].as_str().unwrap_or_default().to_string());
         }
     }

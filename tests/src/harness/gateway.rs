@@ -51,6 +51,7 @@ impl Gateway {
             wa_version: wa_version_string(),
             lease_ttl_ms,
             capacity: 1000,
+            connects_per_second: 50,
         }
     }
 

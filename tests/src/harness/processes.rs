@@ -14,13 +14,14 @@ use super::free_port;
 /// The encryption key every test worker uses (base64 of 32 bytes).
 pub const TEST_ENCRYPTION_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
 
-/// Path of a binary of this workspace, next to the test executable's `deps/` folder.
+/// Path of a binary of this workspace in the profile directory the running executable was built
+/// into (a test runs from `<profile>/deps/`, a bench binary from `<profile>/`).
 pub fn workspace_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target profile directory");
+    let exe = std::env::current_exe().expect("executable path");
+    let mut dir = exe.parent().expect("executable directory");
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir = dir.parent().expect("target profile directory");
+    }
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -38,7 +39,8 @@ pub struct Process {
 }
 
 impl Process {
-    fn spawn(name: &str, mut command: Command) -> Self {
+    /// Starts `command` with its output going to a log file.
+    pub fn spawn(name: &str, mut command: Command) -> Self {
         let log = std::env::temp_dir().join(format!("wa-{name}-{}.log", uuid::Uuid::new_v4()));
         let file = std::fs::File::create(&log).expect("log file");
         let err = file.try_clone().expect("log file handle");
@@ -147,6 +149,11 @@ pub struct ApiProcess {
 
 impl ApiProcess {
     pub async fn start(redis_url: &str, prefix: &str) -> Self {
+        Self::start_with(redis_url, prefix, 5000).await
+    }
+
+    /// Like [`ApiProcess::start`] with `SEND_WAIT_MS` set to `send_wait_ms`.
+    pub async fn start_with(redis_url: &str, prefix: &str, send_wait_ms: u64) -> Self {
         let (port, ws_port) = (free_port(), free_port());
         let mut command = Command::new(workspace_binary("wa-api"));
         command
@@ -159,7 +166,9 @@ impl ApiProcess {
             .env("WS_PORT", ws_port.to_string())
             .env("JWT_SECRET", JWT_SECRET)
             .env("WHATSAPP_SERVICE_TOKEN", SERVICE_TOKEN)
-            .env("SEND_WAIT_MS", "5000")
+            .env("SEND_WAIT_MS", send_wait_ms.to_string())
+            .env("RATE_LIMIT_REQUESTS", "0")
+            .env("RATE_LIMIT_SENDS_PER_SESSION", "0")
             .env("SESSION_ENCRYPTION_KEY", TEST_ENCRYPTION_KEY)
             .env("LOG_LEVEL", "info");
         let process = Process::spawn("wa-api", command);
@@ -190,6 +199,7 @@ pub struct WorkerSettings {
     pub wa_version: String,
     pub lease_ttl_ms: u64,
     pub capacity: usize,
+    pub connects_per_second: u32,
 }
 
 /// A `wa-worker` process.
@@ -217,6 +227,10 @@ impl WorkerProcess {
             .env("WA_WS_URL", &settings.wa_ws_url)
             .env("WA_VERSION", &settings.wa_version)
             .env("SHUTDOWN_GRACE_MS", "8000")
+            .env(
+                "CONNECTS_PER_SECOND",
+                settings.connects_per_second.to_string(),
+            )
             .env("LOG_LEVEL", "info");
         let process = Process::spawn(&format!("wa-worker-{id}"), command);
         let worker = Self {
