@@ -37,6 +37,11 @@ impl WsClient {
         Self { stream }
     }
 
+    /// The underlying stream, for readers that handle frames themselves (benchmarks).
+    pub fn into_stream(self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
+        self.stream
+    }
+
     pub async fn send_json(&mut self, value: Value) {
         self.send_text(&value.to_string()).await;
     }
