@@ -215,3 +215,64 @@ async fn a_tampered_auth_state_fails_the_session() {
     assert_eq!(failed["data"]["code"], "auth_state_corrupt");
     gw.wait_status(&api, sid, "failed", STEP).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_whatsapp_logout_and_a_delete_wipe_the_auth_state() {
+    let gw = Gateway::start().await;
+    let api = gw.api().await;
+    let _worker = gw.worker("l-1", LEASE_TTL_MS).await;
+    let mut ws = gw.watch_all(&api).await;
+    let keys = wa_shared::keys::Keys::new(gw.prefix.clone());
+    let mut conn = gw
+        .redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+
+    // WhatsApp logs the device out: logged_out, auth keys gone, the record kept as logged_out.
+    let (kicked, kicked_phone) = ("kicked", "15550006666");
+    gw.link(&api, &mut ws, kicked, kicked_phone).await;
+    let registry = keys.auth_registry(kicked);
+    let stored: u64 = redis::AsyncCommands::scard(&mut conn, &registry)
+        .await
+        .expect("registry");
+    assert!(stored > 0, "a linked session has auth state");
+    gw.admin
+        .kick(kicked_phone, "logged_out")
+        .await
+        .expect("kick");
+    Gateway::next_session_event(&mut ws, "logged_out", kicked, STEP).await;
+    gw.wait_status(&api, kicked, "logged_out", STEP).await;
+    let left: Vec<String> =
+        redis::AsyncCommands::keys(&mut conn, format!("{}*", keys.auth_prefix(kicked)))
+            .await
+            .expect("keys");
+    assert!(left.is_empty(), "auth state left after logout: {left:?}");
+
+    // DELETE: the device is logged out and everything of the session goes.
+    let (deleted, deleted_phone) = ("deleted", "15550007777");
+    gw.link(&api, &mut ws, deleted, deleted_phone).await;
+    let response = gw
+        .http
+        .delete(api.url(&format!("/sessions/{deleted}")))
+        .bearer_auth(&gw.token)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(response.status().as_u16(), 200);
+    wait_until("the deleted session's keys are gone", STEP, || async {
+        let mut conn = conn.clone();
+        let auth: Vec<String> =
+            redis::AsyncCommands::keys(&mut conn, format!("{}*", keys.auth_prefix(deleted)))
+                .await
+                .ok()?;
+        let record: bool = redis::AsyncCommands::exists(&mut conn, keys.session(deleted))
+            .await
+            .ok()?;
+        (auth.is_empty() && !record).then_some(())
+    })
+    .await;
+    let (status, _) = gw.get(&api, &format!("/session-status/{deleted}")).await;
+    assert_eq!(status, 404);
+}
