@@ -21,4 +21,5 @@ pub mod renewal;
 pub mod report;
 pub mod run;
 pub mod session;
+pub mod shutdown_signal;
 pub mod store;

@@ -73,7 +73,7 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
         })
     };
 
-    shutdown_signal().await;
+    crate::shutdown_signal::wait().await;
     let began = std::time::Instant::now();
     tracing::info!(
         sessions = fleet.held_count(),
@@ -99,26 +99,4 @@ pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
         "worker stopped"
     );
     Ok(())
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -14,12 +14,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use wa_shared::commands::{CLAIMS_GROUP, COMMAND_GROUP};
 use wa_shared::events::EVENT_STREAM_MAXLEN;
 use wa_shared::keys::Keys;
-use wa_shared::scripts::{PUBLISH_EVENT, UPSERT_SESSION};
+use wa_shared::scripts::PUBLISH_EVENT;
 use wa_tests::harness::RedisServer;
 use wa_tests::harness::api::user_token;
+use wa_tests::harness::bench::{connect_session, percentile};
 use wa_tests::harness::processes::ApiProcess;
 use wa_tests::harness::ws_client::WsClient;
 
@@ -62,11 +62,6 @@ fn now_us() -> u64 {
         .unwrap_or(0)
 }
 
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 #[tokio::main]
 async fn main() {
     let args = match parse_args() {
@@ -85,23 +80,7 @@ async fn main() {
         .expect("redis");
     for i in 0..args.sockets {
         let sid = format!("e{i}");
-        let _: (String, String) = UPSERT_SESSION
-            .key(keys.session(&sid))
-            .key(keys.tenant_sessions(TENANT))
-            .key(keys.all_sessions())
-            .key(keys.running_sessions())
-            .key(keys.claims())
-            .key(keys.lease(&sid))
-            .key(keys.commands(&sid))
-            .arg(&sid)
-            .arg(TENANT)
-            .arg(&sid)
-            .arg("15550001111")
-            .arg(wa_shared::records::now_rfc3339())
-            .arg("connect")
-            .arg(CLAIMS_GROUP)
-            .arg(COMMAND_GROUP)
-            .invoke_async(&mut conn)
+        connect_session(&mut conn, &keys, TENANT, &sid, "15550001111")
             .await
             .expect("session");
         let _: () = redis::cmd("SET")

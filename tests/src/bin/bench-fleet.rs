@@ -20,12 +20,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio::sync::mpsc;
-use wa_shared::commands::{CLAIMS_GROUP, COMMAND_GROUP};
 use wa_shared::envelope::Keyring;
 use wa_shared::keys::Keys;
-use wa_shared::scripts::UPSERT_SESSION;
 use wa_tests::fake::{AdminClient, FakeConfig, FakeWhatsApp, wa_version_string};
 use wa_tests::harness::api::user_token;
+use wa_tests::harness::bench::{connect_session, percentile};
 use wa_tests::harness::processes::{
     ApiProcess, TEST_ENCRYPTION_KEY, WorkerProcess, WorkerSettings,
 };
@@ -71,11 +70,6 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(args)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -179,23 +173,7 @@ async fn main() {
             .query_async(&mut conn)
             .await
             .expect("lease dropped");
-        let _: (String, String) = UPSERT_SESSION
-            .key(keys.session(&sid))
-            .key(keys.tenant_sessions(TENANT))
-            .key(keys.all_sessions())
-            .key(keys.running_sessions())
-            .key(keys.claims())
-            .key(keys.lease(&sid))
-            .key(keys.commands(&sid))
-            .arg(&sid)
-            .arg(TENANT)
-            .arg(&sid)
-            .arg(phone(i))
-            .arg(wa_shared::records::now_rfc3339())
-            .arg("connect")
-            .arg(CLAIMS_GROUP)
-            .arg(COMMAND_GROUP)
-            .invoke_async(&mut conn)
+        connect_session(&mut conn, &keys, TENANT, &sid, &phone(i))
             .await
             .expect("session created");
     }

@@ -2,6 +2,7 @@
 //! polling helpers that wait on a condition with a deadline instead of sleeping.
 
 pub mod api;
+pub mod bench;
 pub mod gateway;
 pub mod processes;
 pub mod redis_server;

@@ -6,9 +6,11 @@
 //! stream and stop requests go in as [`Control`] messages; when the task ends it says so on the
 //! shared `finished` channel so the worker forgets the session.
 
+mod command_exec;
 mod inbound;
 mod message_ids;
 mod runner;
+mod whatsapp_events;
 
 pub use message_ids::{message_id_for, wa_message_id};
 
