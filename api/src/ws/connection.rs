@@ -43,11 +43,10 @@ pub async fn run(state: AppState, socket: WebSocket, credential: Option<Credenti
         Some(caller) => caller,
         None => return,
     };
-    let (registration, mut events) = state.bus.hub.register(
-        &caller.tenant,
-        caller.is_admin(),
-        state.config.ws_send_buffer,
-    );
+    let (registration, mut events) = state
+        .bus
+        .hub
+        .register(&caller.tenant, state.config.ws_send_buffer);
     let entry = registration.entry.clone();
     if send(&mut sink, frames::authenticated(&caller.tenant))
         .await

@@ -127,7 +127,12 @@ async fn main() {
             .bearer_auth(&token);
         let tx = tx.clone();
         tokio::spawn(async move {
-            let ok = matches!(req.send().await, Ok(r) if r.status() == 200);
+            // Reading the body to its end is what returns the connection to the pool; a response
+            // dropped unread closes it, and every later request would pay for a new connection.
+            let ok = match req.send().await {
+                Ok(r) => r.status() == 200 && r.bytes().await.is_ok(),
+                Err(_) => false,
+            };
             let _ = tx.send((scheduled.elapsed(), ok));
         });
     }
