@@ -1,16 +1,19 @@
 //! End to end with real processes: Redis, `wa-api`, `wa-worker` and the fake WhatsApp server.
 //! One session's life: link by QR, send with delivery and read receipts, receive, disconnect and
 //! reconnect without a QR, every process restarted, a failed send, a send queued while
-//! disconnected, a tampered auth state.
+//! disconnected, a tampered auth state, a logout, QR codes left unscanned.
 
 use std::time::Duration;
 
 use serde_json::json;
+use wa_tests::fake::FakeConfig;
 use wa_tests::harness::gateway::{Gateway, PAIRING, STEP};
 use wa_tests::harness::wait_until;
 
 const LEASE_TTL_MS: u64 = 3000;
 const CONTACT: &str = "15559990000";
+/// The client shows a first QR ref for 60 s; allow for a loaded machine beyond that.
+const QR_BUDGET: Duration = Duration::from_secs(100);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_session_links_messages_both_ways_and_survives_restarts() {
@@ -275,4 +278,47 @@ async fn a_whatsapp_logout_and_a_delete_wipe_the_auth_state() {
     .await;
     let (status, _) = gw.get(&api, &format!("/session-status/{deleted}")).await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unscanned_qr_codes_run_out_and_the_session_stops_until_asked_again() {
+    // One ref per offer: the client shows it for its fixed 60 s, then reports the codes exhausted.
+    let gw = Gateway::start_with(FakeConfig {
+        qr_refs: 1,
+        ..FakeConfig::default()
+    })
+    .await;
+    let api = gw.api().await;
+    let _worker = gw.worker("q-1", LEASE_TTL_MS).await;
+    let mut ws = gw.watch_all(&api).await;
+    let (sid, phone) = ("unscanned", "15550008888");
+    let (code, body) = gw
+        .post(
+            &api,
+            "/connect",
+            json!({"sessionId": sid, "sessionName": sid, "phoneNumber": phone}),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    Gateway::next_session_event(&mut ws, "qr_code", sid, STEP).await;
+
+    let lost = Gateway::next_session_event(&mut ws, "connection_lost", sid, QR_BUDGET).await;
+    assert_eq!(lost["data"]["reason"], "qr_timeout");
+    assert_eq!(lost["data"]["status"], "disconnected");
+    // Stopped for good: the lease is released and nobody reconnects it in a loop.
+    wait_until("the lease released", STEP, || async {
+        gw.owner(sid).await.is_none().then_some(())
+    })
+    .await;
+    let (code, record) = gw.get(&api, &format!("/session-status/{sid}")).await;
+    assert_eq!(code, 200);
+    assert_eq!(record["status"], "disconnected");
+    assert!(
+        record["qrCode"].as_str().is_none_or(str::is_empty),
+        "a spent QR is no longer offered: {record}"
+    );
+
+    // Asking again starts a fresh pairing that links.
+    gw.link(&api, &mut ws, sid, phone).await;
+    assert_eq!(gw.status(&api, sid).await, "connected");
 }

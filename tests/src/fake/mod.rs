@@ -56,6 +56,9 @@ pub struct FakeConfig {
     pub qr_first_ref_ttl: Duration,
     /// Lifetime added for each later ref (the client shows each 20 s).
     pub qr_next_ref_ttl: Duration,
+    /// How many QR refs a `<pair-device>` offers (WhatsApp offers 6); once the client has shown
+    /// them all it reports them exhausted.
+    pub qr_refs: u32,
 }
 
 impl Default for FakeConfig {
@@ -66,6 +69,7 @@ impl Default for FakeConfig {
             admin: loopback,
             qr_first_ref_ttl: Duration::from_secs(60),
             qr_next_ref_ttl: Duration::from_secs(20),
+            qr_refs: 6,
         }
     }
 }

@@ -90,12 +90,11 @@ pub fn offer_refs(
     tx: mpsc::UnboundedSender<Outbound>,
     keys: DeviceKeys,
 ) -> Node {
-    const REF_COUNT: u32 = 6;
     let now = Instant::now();
     let mut book = state.pairing.lock().expect("pairing lock");
     book.waiting.insert(conn_id, WaitingDevice { tx, keys });
     let mut ref_nodes = Vec::new();
-    for i in 0..REF_COUNT {
+    for i in 0..state.config.qr_refs.max(1) {
         let r = random_token(18);
         let lifetime = state.config.qr_first_ref_ttl + state.config.qr_next_ref_ttl * i;
         book.refs.insert(

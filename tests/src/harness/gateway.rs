@@ -28,8 +28,13 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn start() -> Self {
+        Self::start_with(FakeConfig::default()).await
+    }
+
+    /// Like [`Gateway::start`], with the fake server configured by `fake`.
+    pub async fn start_with(fake: FakeConfig) -> Self {
         let redis = RedisServer::start();
-        let fake = FakeWhatsApp::start(FakeConfig::default())
+        let fake = FakeWhatsApp::start(fake)
             .await
             .expect("fake WhatsApp starts");
         let admin = AdminClient::new(fake.admin_url());
