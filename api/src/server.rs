@@ -4,6 +4,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::{net::TcpListener, sync::watch};
 use wa_shared::{envelope::Keyring, keys::Keys};
 
@@ -77,12 +78,23 @@ pub async fn start_with(
         .context("REDIS_URL: cannot build the connection pool")?;
     let client = redis::Client::open(config.common.redis_url.as_str())
         .context("REDIS_URL is not a valid Redis URL")?;
+    // One attempt per reconnect: while Redis is down a read fails at once (503) instead of
+    // waiting through retries; the next read tries again.
+    let reads = ConnectionManager::new_lazy_with_config(
+        client.clone(),
+        ConnectionManagerConfig::new()
+            .set_number_of_retries(0)
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2))),
+    )
+    .context("REDIS_URL: cannot set up the shared connection")?;
     let keys = Keys::new(config.common.redis_prefix.clone());
     let (stop, stop_rx) = watch::channel(false);
     let bus = EventBus::new();
     let state = AppState {
         config: Arc::new(config.clone()),
         pool,
+        reads,
         keys: keys.clone(),
         auth,
         metrics: Arc::new(Metrics::default()),

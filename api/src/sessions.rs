@@ -84,8 +84,10 @@ pub async fn load_visible(
     caller: &Caller,
     session_id: &str,
 ) -> ApiResult<SessionRecord> {
-    let mut conn = state.redis().await?;
-    let hash: HashMap<String, String> = conn.hgetall(state.keys.session(session_id)).await?;
+    let hash: HashMap<String, String> = state
+        .reads()
+        .hgetall(state.keys.session(session_id))
+        .await?;
     match SessionRecord::from_hash(session_id, hash) {
         Some(record) if record.desired != Desired::Deleted && caller.may_access(&record.tenant) => {
             Ok(record)

@@ -1,9 +1,10 @@
-//! `AppState`: what every handler shares — configuration, the Redis pool, key names, the
-//! authenticator, metrics and the event bus.
+//! `AppState`: what every handler shares — configuration, Redis (a pool, and one shared multiplexed
+//! connection for single-command reads), key names, the authenticator, metrics and the event bus.
 
 use std::sync::Arc;
 
 use deadpool_redis::{Connection, Pool};
+use redis::aio::ConnectionManager;
 use tokio::sync::watch;
 use wa_shared::{envelope::Keyring, keys::Keys};
 
@@ -15,6 +16,10 @@ use crate::{
 pub struct AppState {
     pub config: Arc<ApiConfig>,
     pub pool: Pool,
+    /// One multiplexed connection shared by every request for single-command reads. A pooled
+    /// connection is checked with a `PING` round trip each time it is taken; a read that is one
+    /// command does not need that, and concurrent reads pipeline on this connection.
+    pub reads: ConnectionManager,
     pub keys: Keys,
     pub auth: Authenticator,
     pub metrics: Arc<Metrics>,
@@ -29,5 +34,11 @@ impl AppState {
     /// A pooled Redis connection, or 503 when Redis cannot be reached.
     pub async fn redis(&self) -> Result<Connection, ApiError> {
         Ok(self.pool.get().await?)
+    }
+
+    /// The shared connection for a read that is a single command (it reconnects by itself; while
+    /// Redis is unreachable its commands fail, which answers 503).
+    pub fn reads(&self) -> ConnectionManager {
+        self.reads.clone()
     }
 }
