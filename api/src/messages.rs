@@ -179,6 +179,8 @@ async fn wait_until_sent(
             }
         }
         other => {
+            // The receiver goes first: `forget` drops only waiters whose receiver is gone.
+            drop(rx);
             state.bus.forget(message_id);
             other
         }

@@ -239,9 +239,14 @@ async fn main() {
             });
             tokio::spawn(async move {
                 let result = http.post(url).bearer_auth(token).json(&body).send().await;
+                // The body is read to its end: a response dropped unread closes its connection,
+                // and the api would then pay for a new connection on every send.
                 let outcome = match result {
                     Ok(r) if r.status().as_u16() == 202 || r.status().is_success() => {
-                        Ok(due.elapsed())
+                        match r.bytes().await {
+                            Ok(_) => Ok(due.elapsed()),
+                            Err(e) => Err(e.to_string()),
+                        }
                     }
                     Ok(r) => Err(format!("status {}", r.status())),
                     Err(e) => Err(e.to_string()),
