@@ -292,14 +292,7 @@ async fn unscanned_qr_codes_run_out_and_the_session_stops_until_asked_again() {
     let _worker = gw.worker("q-1", LEASE_TTL_MS).await;
     let mut ws = gw.watch_all(&api).await;
     let (sid, phone) = ("unscanned", "15550008888");
-    let (code, body) = gw
-        .post(
-            &api,
-            "/connect",
-            json!({"sessionId": sid, "sessionName": sid, "phoneNumber": phone}),
-        )
-        .await;
-    assert_eq!(code, 200, "{body}");
+    gw.connect(&api, sid, phone).await;
     Gateway::next_session_event(&mut ws, "qr_code", sid, STEP).await;
 
     let lost = Gateway::next_session_event(&mut ws, "connection_lost", sid, QR_BUDGET).await;

@@ -120,8 +120,8 @@ impl Gateway {
         }
     }
 
-    /// Connects session `sid`, scans its first QR as `phone`, waits for `connection_success`.
-    pub async fn link(&self, api: &ApiProcess, ws: &mut WsClient, sid: &str, phone: &str) {
+    /// `POST /connect` for session `sid` (named after itself) as `phone`; asserts it is accepted.
+    pub async fn connect(&self, api: &ApiProcess, sid: &str, phone: &str) {
         let (status, body) = self
             .post(
                 api,
@@ -130,6 +130,11 @@ impl Gateway {
             )
             .await;
         assert_eq!(status, 200, "{body}");
+    }
+
+    /// Connects session `sid`, scans its first QR as `phone`, waits for `connection_success`.
+    pub async fn link(&self, api: &ApiProcess, ws: &mut WsClient, sid: &str, phone: &str) {
+        self.connect(api, sid, phone).await;
         let qr = Self::next_session_event(ws, "qr_code", sid, STEP).await;
         let raw = qr["data"]["qr"].as_str().expect("raw QR in qr_code");
         assert!(
@@ -154,14 +159,7 @@ impl Gateway {
         sessions: &[(String, String)],
     ) {
         for (sid, phone) in sessions {
-            let (status, body) = self
-                .post(
-                    api,
-                    "/connect",
-                    json!({"sessionId": sid, "sessionName": sid, "phoneNumber": phone}),
-                )
-                .await;
-            assert_eq!(status, 200, "{body}");
+            self.connect(api, sid, phone).await;
         }
         let mut scanned = std::collections::HashSet::new();
         let mut connected = std::collections::HashSet::new();
