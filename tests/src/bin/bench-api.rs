@@ -9,8 +9,8 @@
 //! behind it on that connection and their latency shows it.
 //!
 //! ```text
-//! cargo build --release -p wa-api -p wa-tests --bin bench-api
-//! target/release/bench-api --api-bin target/release/wa-api --rate 2000 --seconds 30
+//! cargo build --release --workspace --bins
+//! target/release/bench-api --api-bin target/release/wa-api --rate 2000 --seconds 20 --sessions 500
 //! ```
 
 use std::{
