@@ -33,6 +33,9 @@ pub struct ApiConfig {
     pub ws_idle_timeout: Duration,
     /// Frames queued for one socket before it is closed as too slow.
     pub ws_send_buffer: usize,
+    /// Connections of the pool for long reads (event replay, session listings); every other
+    /// command shares one multiplexed connection.
+    pub redis_pool_size: usize,
 }
 
 impl ApiConfig {
@@ -120,6 +123,7 @@ impl ApiConfig {
                 3_600_000,
             )?),
             ws_send_buffer: config::ranged_or("WS_SEND_BUFFER", 1024, 1, 1_000_000)? as usize,
+            redis_pool_size: config::ranged_or("REDIS_POOL_SIZE", 16, 1, 1024)? as usize,
         })
     }
 }

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod bus;
 pub mod config;
+pub mod doorbell;
 pub mod error;
 pub mod json;
 pub mod messages;

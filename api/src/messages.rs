@@ -89,7 +89,7 @@ pub async fn send(state: &AppState, caller: &Caller, input: SendInput) -> ApiRes
     let keys = &state.keys;
     let sid = &input.session_id;
     let tenant = if caller.is_admin() {
-        let mut conn = state.redis().await?;
+        let mut conn = state.redis();
         let t: Option<String> = conn.hget(keys.session(sid), "tenant").await?;
         t.ok_or_else(ApiError::session_not_found)?
     } else {
@@ -110,13 +110,14 @@ pub async fn send(state: &AppState, caller: &Caller, input: SendInput) -> ApiRes
     }])
     .map_err(|_| ApiError::internal())?;
     let idem_key = input.idempotency_key.as_deref().unwrap_or("-");
-    let mut conn = state.redis().await?;
-    let (outcome, message_id): (String, String) = ENQUEUE_SEND
+    let mut conn = state.redis();
+    let (outcome, message_id, owner): (String, String, String) = ENQUEUE_SEND
         .key(keys.session(sid))
         .key(keys.idempotency(sid, idem_key))
         .key(keys.message(sid, &message_id))
         .key(keys.message_index(&message_id))
         .key(keys.commands(sid))
+        .key(keys.lease(sid))
         .arg(&tenant)
         .arg(&message_id)
         .arg(&input.to)
@@ -132,9 +133,11 @@ pub async fn send(state: &AppState, caller: &Caller, input: SendInput) -> ApiRes
         .arg(history)
         .invoke_async(&mut conn)
         .await?;
-    drop(conn);
     match outcome.as_str() {
-        "queued" => state.metrics.record_command("send"),
+        "queued" => {
+            state.metrics.record_command("send");
+            crate::doorbell::ring(state, sid, &owner).await;
+        }
         "duplicate" => {}
         "not_found" => return Err(ApiError::session_not_found()),
         "logged_out" => {
@@ -197,7 +200,7 @@ async fn read_status(
     session_id: &str,
     message_id: &str,
 ) -> ApiResult<(MessageStatus, Option<String>)> {
-    let mut conn = state.redis().await?;
+    let mut conn = state.redis();
     let (status, error): (Option<String>, Option<String>) = redis::cmd("HMGET")
         .arg(state.keys.message(session_id, message_id))
         .arg(message_field::STATUS)
@@ -221,7 +224,7 @@ pub async fn get(state: &AppState, caller: &Caller, message_id: &str) -> ApiResu
     {
         return Err(ApiError::message_not_found());
     }
-    let mut conn = state.redis().await?;
+    let mut conn = state.redis();
     let session_id: Option<String> = conn.get(state.keys.message_index(message_id)).await?;
     let Some(session_id) = session_id else {
         return Err(ApiError::message_not_found());

@@ -29,7 +29,7 @@ async fn check(state: &AppState, scope: &str, limit: u64) -> Result<(), ApiError
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let key = state.keys.rate(scope, now_ms / window_ms);
-    let mut conn = state.redis().await?;
+    let mut conn = state.redis();
     let (count, ttl_ms): (u64, i64) = COUNT_REQUEST
         .key(key)
         .arg(window_ms)

@@ -68,7 +68,7 @@ pub async fn start_with(
         config.service_token.as_deref(),
     )?;
     let mut pool_config = deadpool_redis::Config::from_url(config.common.redis_url.clone());
-    let mut pool_settings = deadpool_redis::PoolConfig::new(256);
+    let mut pool_settings = deadpool_redis::PoolConfig::new(config.redis_pool_size);
     pool_settings.timeouts.wait = Some(Duration::from_secs(2));
     pool_settings.timeouts.create = Some(Duration::from_secs(2));
     pool_settings.timeouts.recycle = Some(Duration::from_secs(2));
@@ -78,9 +78,9 @@ pub async fn start_with(
         .context("REDIS_URL: cannot build the connection pool")?;
     let client = redis::Client::open(config.common.redis_url.as_str())
         .context("REDIS_URL is not a valid Redis URL")?;
-    // One attempt per reconnect: while Redis is down a read fails at once (503) instead of
-    // waiting through retries; the next read tries again.
-    let reads = ConnectionManager::new_lazy_with_config(
+    // One attempt per reconnect: while Redis is down a command fails at once (503) instead of
+    // waiting through retries; the next command tries again.
+    let shared = ConnectionManager::new_lazy_with_config(
         client.clone(),
         ConnectionManagerConfig::new()
             .set_number_of_retries(0)
@@ -93,8 +93,8 @@ pub async fn start_with(
     let bus = EventBus::new();
     let state = AppState {
         config: Arc::new(config.clone()),
+        shared,
         pool,
-        reads,
         keys: keys.clone(),
         auth,
         metrics: Arc::new(Metrics::default()),

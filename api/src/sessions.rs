@@ -85,7 +85,7 @@ pub async fn load_visible(
     session_id: &str,
 ) -> ApiResult<SessionRecord> {
     let hash: HashMap<String, String> = state
-        .reads()
+        .redis()
         .hgetall(state.keys.session(session_id))
         .await?;
     match SessionRecord::from_hash(session_id, hash) {
@@ -101,7 +101,7 @@ async fn acting_tenant(state: &AppState, caller: &Caller, session_id: &str) -> A
     if !caller.is_admin() {
         return Ok(caller.tenant.clone());
     }
-    let mut conn = state.redis().await?;
+    let mut conn = state.redis();
     let tenant: Option<String> = conn.hget(state.keys.session(session_id), "tenant").await?;
     Ok(tenant.unwrap_or_else(|| caller.tenant.clone()))
 }
@@ -115,7 +115,7 @@ pub async fn connect(
     let tenant = acting_tenant(state, caller, &input.session_id).await?;
     let keys = &state.keys;
     let sid = &input.session_id;
-    let mut conn = state.redis().await?;
+    let mut conn = state.redis();
     let (outcome, _status): (String, String) = UPSERT_SESSION
         .key(keys.session(sid))
         .key(keys.tenant_sessions(&tenant))
@@ -161,7 +161,8 @@ pub async fn connect(
     };
     match outcome {
         ConnectOutcome::Reconnecting | ConnectOutcome::Started => {
-            state.metrics.record_command("reconnect")
+            state.metrics.record_command("reconnect");
+            crate::doorbell::ring_owner(state, sid).await;
         }
         ConnectOutcome::Created => state.metrics.record_command("claim"),
         ConnectOutcome::AlreadyRunning => {}
@@ -172,7 +173,7 @@ pub async fn connect(
 pub async fn disconnect(state: &AppState, caller: &Caller, session_id: &str) -> ApiResult<()> {
     let tenant = acting_tenant(state, caller, session_id).await?;
     let keys = &state.keys;
-    let mut conn = state.redis().await?;
+    let mut conn = state.redis();
     let outcome: String = STOP_SESSION
         .key(keys.session(session_id))
         .key(keys.running_sessions())
@@ -187,13 +188,14 @@ pub async fn disconnect(state: &AppState, caller: &Caller, session_id: &str) -> 
         return Err(ApiError::session_not_found());
     }
     state.metrics.record_command("disconnect");
+    crate::doorbell::ring_owner(state, session_id).await;
     Ok(())
 }
 
 pub async fn delete(state: &AppState, caller: &Caller, session_id: &str) -> ApiResult<()> {
     let tenant = acting_tenant(state, caller, session_id).await?;
     let keys = &state.keys;
-    let mut conn = state.redis().await?;
+    let mut conn = state.redis();
     let outcome: String = DELETE_SESSION
         .key(keys.session(session_id))
         .key(keys.tenant_sessions(&tenant))
@@ -212,6 +214,7 @@ pub async fn delete(state: &AppState, caller: &Caller, session_id: &str) -> ApiR
         return Err(ApiError::session_not_found());
     }
     state.metrics.record_command("logout");
+    crate::doorbell::ring_owner(state, session_id).await;
     Ok(())
 }
 
@@ -226,7 +229,7 @@ pub async fn list(
         (true, None) => state.keys.all_sessions(),
         (false, _) => state.keys.tenant_sessions(&caller.tenant),
     };
-    let mut conn = state.redis().await?;
+    let mut conn = state.dedicated_redis().await?;
     let ids: Vec<String> = conn.smembers(set).await?;
     let mut records = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(256) {

@@ -1,5 +1,5 @@
-//! `AppState`: what every handler shares — configuration, Redis (a pool, and one shared multiplexed
-//! connection for single-command reads), key names, the authenticator, metrics and the event bus.
+//! `AppState`: what every handler shares — configuration, Redis (one shared multiplexed connection,
+//! and a small pool for long reads), key names, the authenticator, metrics and the event bus.
 
 use std::sync::Arc;
 
@@ -15,11 +15,13 @@ use crate::{
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<ApiConfig>,
+    /// One multiplexed connection shared by every request: concurrent commands and scripts pipeline
+    /// on it, so the number of connections (and the memory they hold) does not grow with the number
+    /// of requests in flight, and no command pays a pool's `PING` check.
+    pub shared: ConnectionManager,
+    /// Connections of their own (`REDIS_POOL_SIZE`) for reads whose replies are long (event replay,
+    /// session listings), so they do not hold up the commands queued behind them on `shared`.
     pub pool: Pool,
-    /// One multiplexed connection shared by every request for single-command reads. A pooled
-    /// connection is checked with a `PING` round trip each time it is taken; a read that is one
-    /// command does not need that, and concurrent reads pipeline on this connection.
-    pub reads: ConnectionManager,
     pub keys: Keys,
     pub auth: Authenticator,
     pub metrics: Arc<Metrics>,
@@ -31,14 +33,14 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// A pooled Redis connection, or 503 when Redis cannot be reached.
-    pub async fn redis(&self) -> Result<Connection, ApiError> {
-        Ok(self.pool.get().await?)
+    /// The shared connection (it reconnects by itself; while Redis is unreachable its commands fail,
+    /// which answers 503).
+    pub fn redis(&self) -> ConnectionManager {
+        self.shared.clone()
     }
 
-    /// The shared connection for a read that is a single command (it reconnects by itself; while
-    /// Redis is unreachable its commands fail, which answers 503).
-    pub fn reads(&self) -> ConnectionManager {
-        self.reads.clone()
+    /// A pooled connection of its own for a long read, or 503 when Redis cannot be reached.
+    pub async fn dedicated_redis(&self) -> Result<Connection, ApiError> {
+        Ok(self.pool.get().await?)
     }
 }

@@ -18,6 +18,7 @@ lua_script!(STOP_SESSION, "stop_session.lua");
 lua_script!(DELETE_SESSION, "delete_session.lua");
 lua_script!(ENQUEUE_SEND, "enqueue_send.lua");
 lua_script!(COUNT_REQUEST, "count_request.lua");
+lua_script!(RING_DOORBELL, "ring_doorbell.lua");
 
 // --- events, written by a session's owner ---
 lua_script!(PUBLISH_EVENT, "publish_event.lua");

@@ -393,3 +393,39 @@ async fn unknown_message_ids_are_404() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_send_rings_the_owners_doorbell_and_an_unowned_session_rings_nobody() {
+    let api = TestApi::start().await;
+    let token = user_token("acme");
+    running_session(&api, &token, "s1").await;
+    let mut conn = api.redis().await;
+    let inbox = api.keys.worker_inbox("worker-7");
+
+    // No owner yet: the command is written, no inbox appears.
+    let (status, _) = post(&api, "/send-message", &token, send_body("s1")).await;
+    assert_eq!(status, 202);
+    let exists: bool = conn.exists(&inbox).await.unwrap();
+    assert!(!exists);
+
+    // Owned by worker-7 (epoch 3): the send names the session in worker-7's inbox, which expires.
+    let _: () = conn.set(api.keys.lease("s1"), "worker-7:3").await.unwrap();
+    let (status, _) = post(&api, "/send-message", &token, send_body("s1")).await;
+    assert_eq!(status, 202);
+    let rung: redis::streams::StreamRangeReply = conn.xrange_all(&inbox).await.unwrap();
+    let sessions: Vec<String> = rung
+        .ids
+        .iter()
+        .filter_map(|e| e.get::<String>("session"))
+        .collect();
+    assert_eq!(sessions, vec!["s1".to_string()]);
+    let ttl: i64 = conn.pttl(&inbox).await.unwrap();
+    assert!(ttl > 0, "the inbox has no TTL ({ttl})");
+    assert_eq!(send_commands(&api, "s1").await.len(), 2);
+
+    // A disconnect is a command too.
+    let (status, _) = post(&api, "/disconnect", &token, json!({"sessionId": "s1"})).await;
+    assert_eq!(status, 200);
+    let rung: redis::streams::StreamRangeReply = conn.xrange_all(&inbox).await.unwrap();
+    assert_eq!(rung.ids.len(), 2);
+}

@@ -1,24 +1,37 @@
-//! Where a worker picks commands up: one loop reads the command streams of every session this
-//! worker owns (`XREADGROUP GROUP owner <worker>` over all of them, on a connection of its own
-//! because the read blocks) and hands each entry to its session's task. The task acknowledges the
-//! entry once the command's effect is recorded.
+//! Where a worker picks commands up. The api writes a command to the session's stream and rings the
+//! owner's doorbell (`wa:inbox:<worker-id>`, one entry naming the session); one loop here blocks on
+//! that inbox and reads, with `XREADGROUP GROUP owner <worker>`, only the streams that were rung,
+//! then hands each entry to its session's task. The task acknowledges the entry once the command's
+//! effect is recorded.
+//!
+//! Doorbells are a hint, not the record: the streams of sessions this worker has just claimed are
+//! read at once (commands written before the claim rang nobody), and every owned stream is swept
+//! every [`SWEEP_EVERY`], so a doorbell that was lost or trimmed delays a command, never loses it.
+//! The cost of a read follows the number of streams with news, not the number of sessions held.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
-use redis::streams::{StreamId, StreamReadOptions, StreamReadReply};
+use redis::aio::MultiplexedConnection;
+use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
 use tokio::sync::watch;
 use wa_shared::commands::{COMMAND_FIELD, COMMAND_GROUP, Command};
 
 use crate::fleet::Fleet;
 use crate::session::Control;
 
-/// Longest time one read blocks, so a change in the set of owned sessions is picked up quickly.
-const BLOCK: Duration = Duration::from_millis(500);
-/// Entries read per stream per call.
+/// Longest time one inbox read blocks, so new sessions and `stop` are noticed quickly.
+const BLOCK: Duration = Duration::from_millis(250);
+/// Every owned stream is read at least this often, doorbell or not.
+const SWEEP_EVERY: Duration = Duration::from_secs(2);
+/// Doorbells taken from the inbox per read.
+const INBOX_BATCH: usize = 1000;
+/// Entries read per stream per call; a stream that fills it is read again at once.
 const BATCH: usize = 100;
+/// Streams named in one `XREADGROUP`.
+const STREAMS_PER_READ: usize = 256;
 
 /// The command in a stream entry; `None` when the entry is not a command we understand.
 pub fn parse_entry(entry: &StreamId) -> Option<Command> {
@@ -39,78 +52,173 @@ pub async fn ack<C: redis::aio::ConnectionLike + Send + Sync>(
     }
 }
 
-/// Reads the command streams of the owned sessions until `stop` turns true.
+/// Reads this worker's doorbells and the command streams they name until `stop` turns true.
 pub async fn poll_commands(fleet: Arc<Fleet>, mut stop: watch::Receiver<bool>) {
-    let mut conn = match fleet.blocking_connection(BLOCK * 4).await {
+    let mut conn = match fleet.blocking_connection(BLOCK * 8).await {
         Ok(conn) => conn,
         Err(error) => {
             tracing::error!(%error, "command reader cannot connect to Redis");
             return;
         }
     };
-    let worker_id = fleet.config.worker_id.clone();
+    let inbox = fleet.keys.worker_inbox(&fleet.config.worker_id);
+    let mut reader = CommandReader {
+        fleet: fleet.clone(),
+        inbox_cursor: newest_doorbell(&mut conn, &inbox).await,
+        inbox,
+        known: HashSet::new(),
+        next_sweep: Instant::now(),
+    };
     loop {
         if *stop.borrow() {
             return;
         }
-        let streams: HashMap<String, String> = fleet
-            .owned_sessions()
-            .into_iter()
-            .map(|sid| (fleet.keys.commands(&sid), sid))
-            .collect();
-        if streams.is_empty() {
-            tokio::select! {
-                _ = fleet.ownership_changed.notified() => {}
-                _ = stop.changed() => {}
-                _ = tokio::time::sleep(BLOCK) => {}
-            }
-            continue;
-        }
-        let keys: Vec<&String> = streams.keys().collect();
-        let ids: Vec<&str> = vec![">"; keys.len()];
-        let options = StreamReadOptions::default()
-            .group(COMMAND_GROUP, &worker_id)
-            .count(BATCH)
-            .block(BLOCK.as_millis() as usize);
-        let read: redis::RedisResult<Option<StreamReadReply>> = tokio::select! {
-            read = conn.xread_options(&keys, &ids, &options) => read,
+        let round = tokio::select! {
+            round = reader.round(&mut conn) => round,
             _ = stop.changed() => return,
         };
-        let reply = match read {
-            Ok(Some(reply)) => reply,
-            Ok(None) => continue,
-            Err(error) => {
-                // A stream whose group vanished (session deleted meanwhile) fails the whole read;
-                // the next round reads the current set again.
-                tracing::debug!(%error, "command read failed");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
+        if let Err(error) = round {
+            // A stream whose group vanished (session deleted meanwhile) fails a whole read; the
+            // next round reads the current set again.
+            tracing::debug!(%error, "command read failed");
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = stop.changed() => return,
             }
-        };
-        for stream in reply.keys {
-            let Some(sid) = streams.get(&stream.key) else {
-                continue;
-            };
+        }
+    }
+}
+
+/// The id of the newest doorbell already in the inbox ("0-0" when none): older ones are not news.
+async fn newest_doorbell(conn: &mut MultiplexedConnection, inbox: &str) -> String {
+    let newest: redis::RedisResult<StreamRangeReply> =
+        conn.xrevrange_count(inbox, "+", "-", 1).await;
+    newest
+        .ok()
+        .and_then(|reply| reply.ids.into_iter().next())
+        .map(|entry| entry.id)
+        .unwrap_or_else(|| "0-0".to_string())
+}
+
+struct CommandReader {
+    fleet: Arc<Fleet>,
+    inbox: String,
+    /// Id of the last doorbell taken.
+    inbox_cursor: String,
+    /// Sessions whose streams were read since they became ours.
+    known: HashSet<String>,
+    next_sweep: Instant,
+}
+
+impl CommandReader {
+    /// One round: sessions new to this reader (or all of them, when a sweep is due) are read at
+    /// once; otherwise wait up to [`BLOCK`] for doorbells and read the streams they name.
+    async fn round(&mut self, conn: &mut MultiplexedConnection) -> redis::RedisResult<()> {
+        let owned: HashSet<String> = self.fleet.owned_sessions().into_iter().collect();
+        self.known.retain(|sid| owned.contains(sid));
+        if Instant::now() >= self.next_sweep {
+            self.next_sweep = Instant::now() + SWEEP_EVERY;
+            self.known = owned.clone();
+            return self.read_streams(conn, owned).await;
+        }
+        let fresh: HashSet<String> = owned.difference(&self.known).cloned().collect();
+        if !fresh.is_empty() {
+            self.known.extend(fresh.iter().cloned());
+            return self.read_streams(conn, fresh).await;
+        }
+        let rung = self.take_doorbells(conn).await?;
+        let rung: HashSet<String> = rung.into_iter().filter(|s| owned.contains(s)).collect();
+        self.read_streams(conn, rung).await
+    }
+
+    /// Blocks up to [`BLOCK`] for doorbells; returns the sessions they name.
+    async fn take_doorbells(
+        &mut self,
+        conn: &mut MultiplexedConnection,
+    ) -> redis::RedisResult<Vec<String>> {
+        let options = StreamReadOptions::default()
+            .count(INBOX_BATCH)
+            .block(BLOCK.as_millis() as usize);
+        let reply: Option<StreamReadReply> = conn
+            .xread_options(&[&self.inbox], &[&self.inbox_cursor], &options)
+            .await?;
+        let mut sessions = Vec::new();
+        for stream in reply.map(|r| r.keys).unwrap_or_default() {
             for entry in stream.ids {
-                match parse_entry(&entry) {
-                    Some(command) => {
-                        let delivered = fleet.deliver(
-                            sid,
-                            Control::Command {
-                                entry_id: entry.id.clone(),
-                                command,
-                            },
-                        );
-                        if !delivered {
-                            // The session ended meanwhile; the entry stays pending for its next owner.
-                            tracing::debug!(session_id = %sid, "command for a session no longer held");
-                        }
+                if let Some(sid) = entry.get::<String>("session") {
+                    sessions.push(sid);
+                }
+                self.inbox_cursor = entry.id;
+            }
+        }
+        Ok(sessions)
+    }
+
+    /// Reads the new entries of the command streams of `sessions` (without blocking) and delivers
+    /// them; a stream that returned a full batch is read again.
+    async fn read_streams(
+        &self,
+        conn: &mut MultiplexedConnection,
+        sessions: HashSet<String>,
+    ) -> redis::RedisResult<()> {
+        let fleet = &self.fleet;
+        let mut pending: Vec<String> = sessions.into_iter().collect();
+        let worker_id = fleet.config.worker_id.clone();
+        while !pending.is_empty() {
+            let mut again = Vec::new();
+            for chunk in pending.chunks(STREAMS_PER_READ) {
+                let streams: HashMap<String, &String> = chunk
+                    .iter()
+                    .map(|sid| (fleet.keys.commands(sid), sid))
+                    .collect();
+                let keys: Vec<&String> = streams.keys().collect();
+                let ids = vec![">"; keys.len()];
+                let options = StreamReadOptions::default()
+                    .group(COMMAND_GROUP, &worker_id)
+                    .count(BATCH);
+                let reply: Option<StreamReadReply> =
+                    conn.xread_options(&keys, &ids, &options).await?;
+                for stream in reply.map(|r| r.keys).unwrap_or_default() {
+                    let Some(sid) = streams.get(&stream.key) else {
+                        continue;
+                    };
+                    if stream.ids.len() >= BATCH {
+                        again.push((*sid).clone());
                     }
-                    None => {
-                        tracing::warn!(session_id = %sid, "unreadable command entry acknowledged and skipped");
-                        ack(&mut conn, &stream.key, &entry.id).await;
+                    for entry in stream.ids {
+                        self.deliver(conn, sid, &stream.key, entry).await;
                     }
                 }
+            }
+            pending = again;
+        }
+        Ok(())
+    }
+
+    async fn deliver(
+        &self,
+        conn: &mut MultiplexedConnection,
+        sid: &str,
+        stream: &str,
+        entry: StreamId,
+    ) {
+        match parse_entry(&entry) {
+            Some(command) => {
+                let delivered = self.fleet.deliver(
+                    sid,
+                    Control::Command {
+                        entry_id: entry.id.clone(),
+                        command,
+                    },
+                );
+                if !delivered {
+                    // The session ended meanwhile; the entry stays pending for its next owner.
+                    tracing::debug!(session_id = %sid, "command for a session no longer held");
+                }
+            }
+            None => {
+                tracing::warn!(session_id = %sid, "unreadable command entry acknowledged and skipped");
+                ack(conn, stream, &entry.id).await;
             }
         }
     }

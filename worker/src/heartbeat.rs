@@ -1,6 +1,7 @@
-//! The worker's heartbeat (`wa:worker:<id>`: sessions, capacity, draining; listed in `wa:workers`)
-//! and what it reads back each beat: its own drain mark, and the load of the other workers so the
-//! least-loaded take new sessions first ([`claim_delay`]).
+//! The worker's heartbeat (`wa:worker:<id>`: sessions, capacity, draining; listed in `wa:workers`;
+//! it also keeps the doorbell inbox `wa:inbox:<id>` alive) and what it reads back each beat: its own
+//! drain mark, and the load of the other workers so the least-loaded take new sessions first
+//! ([`claim_delay`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -131,6 +132,9 @@ pub async fn refresh(fleet: &Fleet, peers: &PeerView) -> redis::RedisResult<()> 
     .ignore()
     .pexpire(keys.worker(id), ttl_ms)
     .ignore()
+    // The doorbell inbox lives as long as the heartbeat (the api gives a new inbox a TTL too).
+    .pexpire(keys.worker_inbox(id), ttl_ms)
+    .ignore()
     .sadd(keys.workers(), id)
     .ignore();
     let others: Vec<&String> = members.iter().filter(|m| *m != id).collect();
@@ -157,11 +161,13 @@ pub async fn refresh(fleet: &Fleet, peers: &PeerView) -> redis::RedisResult<()> 
     Ok(())
 }
 
-/// Removes this worker's heartbeat (at shutdown).
+/// Removes this worker's heartbeat and doorbell inbox (at shutdown).
 pub async fn withdraw(fleet: &Fleet) {
     let id = &fleet.config.worker_id;
     let result: redis::RedisResult<()> = redis::pipe()
         .del(fleet.keys.worker(id))
+        .ignore()
+        .del(fleet.keys.worker_inbox(id))
         .ignore()
         .srem(fleet.keys.workers(), id)
         .ignore()

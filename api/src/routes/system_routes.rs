@@ -38,7 +38,7 @@ pub struct ReadyResponse {
     responses((status = 200, body = HealthResponse)))]
 pub async fn health(State(state): State<AppState>) -> Json<HealthResponse> {
     let sessions = async {
-        let mut conn = state.pool.get().await.ok()?;
+        let mut conn = state.redis();
         conn.scard::<_, u64>(state.keys.all_sessions()).await.ok()
     };
     let sessions = tokio::time::timeout(std::time::Duration::from_millis(500), sessions)
@@ -58,7 +58,7 @@ pub async fn health(State(state): State<AppState>) -> Json<HealthResponse> {
     responses((status = 200, body = ReadyResponse), (status = 503, body = ErrorBody)))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<ReadyResponse>, ApiError> {
     let ping = async {
-        let mut conn = state.pool.get().await.ok()?;
+        let mut conn = state.redis();
         redis::cmd("PING")
             .query_async::<String>(&mut conn)
             .await

@@ -289,7 +289,7 @@ async fn subscribe(
         cursors.remove(session_id);
         return true;
     };
-    let replay = match state.redis().await {
+    let replay = match state.dedicated_redis().await {
         Ok(mut conn) => replay::read_after(
             &mut conn,
             &state.keys.events(session_id),

@@ -39,6 +39,7 @@ pub fn test_config(redis_url: &str, prefix: &str) -> ApiConfig {
         ws_auth_timeout: Duration::from_millis(1500),
         ws_idle_timeout: Duration::from_secs(60),
         ws_send_buffer: 1024,
+        redis_pool_size: 16,
     }
 }
 
