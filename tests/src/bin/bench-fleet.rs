@@ -24,7 +24,7 @@ use wa_shared::envelope::Keyring;
 use wa_shared::keys::Keys;
 use wa_tests::fake::{AdminClient, FakeConfig, FakeWhatsApp, wa_version_string};
 use wa_tests::harness::api::user_token;
-use wa_tests::harness::bench::{connect_session, percentile};
+use wa_tests::harness::bench::{connect_session, percentile, process_cpu, redis_cpu_snapshot};
 use wa_tests::harness::processes::{
     ApiProcess, TEST_ENCRYPTION_KEY, WorkerProcess, WorkerSettings,
 };
@@ -101,6 +101,79 @@ async fn connected(worker: &WorkerProcess) -> u64 {
     };
     let body: serde_json::Value = response.json().await.unwrap_or_default();
     body["connected"].as_u64().unwrap_or(0)
+}
+
+/// CPU used so far by each part of a send's path, and Redis's per-command counters.
+struct CpuShares {
+    worker: Duration,
+    api: Duration,
+    bench: Duration,
+    redis: Duration,
+    commands: std::collections::HashMap<String, (u64, u64)>,
+}
+
+impl CpuShares {
+    async fn read(conn: &mut redis::aio::MultiplexedConnection, worker: u32, api: u32) -> Self {
+        let (redis, commands) = redis_cpu_snapshot(conn).await;
+        Self {
+            worker: process_cpu(worker),
+            api: process_cpu(api),
+            bench: process_cpu(std::process::id()),
+            redis,
+            commands,
+        }
+    }
+
+    /// Prints the CPU each part spent per message between `before` and `self`, and the Redis
+    /// commands that took most of Redis's time.
+    fn print_per_message(&self, before: &Self, messages: u64, over: Duration) {
+        if messages == 0 {
+            return;
+        }
+        let per = |after: Duration, before: Duration| {
+            after.saturating_sub(before).as_secs_f64() * 1e6 / messages as f64
+        };
+        let share = |after: Duration, before: Duration| {
+            after.saturating_sub(before).as_secs_f64() / over.as_secs_f64() * 100.0
+        };
+        println!(
+            "  CPU per message (share of one core over the run): wa-worker {:.0} µs ({:.0} %), wa-api {:.0} µs ({:.0} %), redis-server {:.0} µs ({:.0} %), bench process (fake server, its contacts, generator) {:.0} µs ({:.0} %)",
+            per(self.worker, before.worker),
+            share(self.worker, before.worker),
+            per(self.api, before.api),
+            share(self.api, before.api),
+            per(self.redis, before.redis),
+            share(self.redis, before.redis),
+            per(self.bench, before.bench),
+            share(self.bench, before.bench),
+        );
+        let mut rows: Vec<(String, u64, u64)> = self
+            .commands
+            .iter()
+            .map(|(name, (calls, usec))| {
+                let (c0, u0) = before.commands.get(name).copied().unwrap_or((0, 0));
+                (
+                    name.clone(),
+                    calls.saturating_sub(c0),
+                    usec.saturating_sub(u0),
+                )
+            })
+            .filter(|(_, calls, _)| *calls > 0)
+            .collect();
+        rows.sort_by_key(|row| std::cmp::Reverse(row.2));
+        let listed: Vec<String> = rows
+            .iter()
+            .take(10)
+            .map(|(name, calls, usec)| {
+                format!(
+                    "{name} {:.2} calls {:.1} µs",
+                    *calls as f64 / messages as f64,
+                    *usec as f64 / messages as f64
+                )
+            })
+            .collect();
+        println!("  Redis commands per message: {}", listed.join("; "));
+    }
 }
 
 fn phone(i: usize) -> String {
@@ -224,6 +297,7 @@ async fn main() {
             .build()
             .expect("http client");
         let total = args.send_rate * args.send_seconds;
+        let cpu_before = CpuShares::read(&mut conn, first.process.pid(), api.process.pid()).await;
         let interval = Duration::from_secs_f64(1.0 / args.send_rate as f64);
         let (tx, mut rx) = mpsc::unbounded_channel::<Result<Duration, String>>();
         let started = Instant::now();
@@ -296,6 +370,8 @@ async fn main() {
             "  duplicateDeliveries {}, overlappingConnections {}",
             stats.duplicate_deliveries, stats.overlapping_connections
         );
+        let cpu_after = CpuShares::read(&mut conn, first.process.pid(), api.process.pid()).await;
+        cpu_after.print_per_message(&cpu_before, latencies.len() as u64, routed_in);
         drop(api);
     }
 

@@ -45,3 +45,48 @@ pub async fn connect_session(
         .await?;
     Ok(())
 }
+
+/// CPU time process `pid` has used so far (user + system, all threads), from `/proc`.
+pub fn process_cpu(pid: u32) -> Duration {
+    // schedstat's first field is the time on CPU in nanoseconds.
+    std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map(Duration::from_nanos)
+        .unwrap_or_default()
+}
+
+/// Redis's own CPU time (`used_cpu_user` + `used_cpu_sys`) and, per command, (calls, microseconds)
+/// from `INFO commandstats`.
+pub async fn redis_cpu_snapshot(
+    conn: &mut redis::aio::MultiplexedConnection,
+) -> (Duration, std::collections::HashMap<String, (u64, u64)>) {
+    let info: String = redis::cmd("INFO")
+        .arg("all")
+        .query_async(conn)
+        .await
+        .unwrap_or_default();
+    let mut cpu = 0.0f64;
+    let mut commands = std::collections::HashMap::new();
+    for line in info.lines() {
+        if let Some(v) = line
+            .strip_prefix("used_cpu_user:")
+            .or_else(|| line.strip_prefix("used_cpu_sys:"))
+        {
+            cpu += v.trim().parse::<f64>().unwrap_or(0.0);
+        } else if let Some(rest) = line.strip_prefix("cmdstat_") {
+            let Some((name, fields)) = rest.split_once(':') else {
+                continue;
+            };
+            let field = |key: &str| {
+                fields
+                    .split(',')
+                    .find_map(|f| f.strip_prefix(key))
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            commands.insert(name.to_owned(), (field("calls="), field("usec=")));
+        }
+    }
+    (Duration::from_secs_f64(cpu), commands)
+}
