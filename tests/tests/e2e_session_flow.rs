@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 use wa_tests::fake::FakeConfig;
 use wa_tests::harness::gateway::{Gateway, PAIRING, STEP};
+use wa_tests::harness::processes::ApiProcess;
 use wa_tests::harness::wait_until;
 
 const LEASE_TTL_MS: u64 = 3000;
@@ -223,7 +224,7 @@ async fn a_tampered_auth_state_fails_the_session() {
 async fn a_whatsapp_logout_and_a_delete_wipe_the_auth_state() {
     let gw = Gateway::start().await;
     let api = gw.api().await;
-    let _worker = gw.worker("l-1", LEASE_TTL_MS).await;
+    let mut worker = gw.worker("l-1", LEASE_TTL_MS).await;
     let mut ws = gw.watch_all(&api).await;
     let keys = wa_shared::keys::Keys::new(gw.prefix.clone());
     let mut conn = gw
@@ -253,31 +254,59 @@ async fn a_whatsapp_logout_and_a_delete_wipe_the_auth_state() {
             .expect("keys");
     assert!(left.is_empty(), "auth state left after logout: {left:?}");
 
-    // DELETE: the device is logged out and everything of the session goes.
+    // DELETE: the device is unlinked at WhatsApp and everything of the session goes.
     let (deleted, deleted_phone) = ("deleted", "15550007777");
     gw.link(&api, &mut ws, deleted, deleted_phone).await;
+    assert_eq!(gw.fake.stats().devices_removed, 0);
+    delete_session(&gw, &api, deleted).await;
+    wait_until_gone(&conn, &keys, deleted).await;
+    let (status, _) = gw.get(&api, &format!("/session-status/{deleted}")).await;
+    assert_eq!(status, 404);
+    assert_eq!(gw.fake.stats().devices_removed, 1);
+
+    // DELETE while no worker runs: the worker that takes the session next connects only to unlink
+    // the device at WhatsApp, then wipes it.
+    let (parked, parked_phone) = ("parked", "15550009999");
+    gw.link(&api, &mut ws, parked, parked_phone).await;
+    assert!(
+        worker.process.terminate(Duration::from_secs(30)).is_some(),
+        "the worker did not stop"
+    );
+    delete_session(&gw, &api, parked).await;
+    let _second = gw.worker("l-2", LEASE_TTL_MS).await;
+    wait_until_gone(&conn, &keys, parked).await;
+    assert_eq!(gw.fake.stats().devices_removed, 2);
+}
+
+async fn delete_session(gw: &Gateway, api: &ApiProcess, sid: &str) {
     let response = gw
         .http
-        .delete(api.url(&format!("/sessions/{deleted}")))
+        .delete(api.url(&format!("/sessions/{sid}")))
         .bearer_auth(&gw.token)
         .send()
         .await
         .expect("delete");
     assert_eq!(response.status().as_u16(), 200);
+}
+
+/// Waits until neither auth keys nor the record of `sid` are left.
+async fn wait_until_gone(
+    conn: &redis::aio::MultiplexedConnection,
+    keys: &wa_shared::keys::Keys,
+    sid: &str,
+) {
     wait_until("the deleted session's keys are gone", STEP, || async {
         let mut conn = conn.clone();
         let auth: Vec<String> =
-            redis::AsyncCommands::keys(&mut conn, format!("{}*", keys.auth_prefix(deleted)))
+            redis::AsyncCommands::keys(&mut conn, format!("{}*", keys.auth_prefix(sid)))
                 .await
                 .ok()?;
-        let record: bool = redis::AsyncCommands::exists(&mut conn, keys.session(deleted))
+        let record: bool = redis::AsyncCommands::exists(&mut conn, keys.session(sid))
             .await
             .ok()?;
         (auth.is_empty() && !record).then_some(())
     })
     .await;
-    let (status, _) = gw.get(&api, &format!("/session-status/{deleted}")).await;
-    assert_eq!(status, 404);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

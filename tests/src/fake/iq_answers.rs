@@ -1,6 +1,7 @@
 //! Answers to the iqs a logged-in client sends: keepalive, passive/active, prekey upload and
-//! fetch (`encrypt`), device lists (`usync`) and app-state sync. Anything else gets an iq error,
-//! which the client logs and moves past.
+//! fetch (`encrypt`), device lists (`usync`), app-state sync and a companion's logout
+//! (`md` / `remove-companion-device`). Anything else gets an iq error, which the client logs and
+//! moves past.
 
 use wacore_binary::Node;
 use wacore_binary::builder::NodeBuilder;
@@ -23,11 +24,27 @@ pub fn answer(state: &ServerState, me: &DeviceAddr, iq: &Node) -> Option<Node> {
         "encrypt" => encrypt(state, me, &id, iq),
         "usync" => usync(state, &id, iq),
         "w:sync:app:state" => app_state(&id, iq),
+        "md" if child(iq, "remove-companion-device").is_some() => remove_companion(state, me, &id),
         _ => {
             tracing::debug!(xmlns, "fake server: unanswered iq");
             stanza::iq_error(&id, 501, "feature-not-implemented")
         }
     })
+}
+
+/// A logged-in companion unlinks itself: the device is forgotten, so its next login fails with 401.
+fn remove_companion(state: &ServerState, me: &DeviceAddr, id: &str) -> Node {
+    let removed = state
+        .directory
+        .lock()
+        .expect("directory lock")
+        .get_mut(&me.0)
+        .and_then(|account| account.devices.remove(&me.1))
+        .is_some();
+    if removed {
+        super::stats::Counters::bump(&state.counters.devices_removed);
+    }
+    stanza::iq_result(id, vec![])
 }
 
 fn be_uint(raw: &[u8]) -> u32 {

@@ -15,6 +15,7 @@ pub struct Counters {
     pub receipts_routed: AtomicU64,
     pub duplicate_deliveries: AtomicU64,
     pub overlapping_connections: AtomicU64,
+    pub devices_removed: AtomicU64,
 }
 
 /// A snapshot as served by the admin API (camelCase JSON).
@@ -33,6 +34,8 @@ pub struct StatsSnapshot {
     pub receipts_routed: u64,
     pub duplicate_deliveries: u64,
     pub overlapping_connections: u64,
+    /// Companion devices unlinked by their own `remove-companion-device` request (a logout).
+    pub devices_removed: u64,
 }
 
 impl Counters {
@@ -51,6 +54,7 @@ impl Counters {
             receipts_routed: get(&self.receipts_routed),
             duplicate_deliveries: get(&self.duplicate_deliveries),
             overlapping_connections: get(&self.overlapping_connections),
+            devices_removed: get(&self.devices_removed),
         }
     }
 }

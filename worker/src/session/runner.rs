@@ -34,6 +34,8 @@ use crate::store::EncryptedStore;
 pub(super) const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a client closing after a lost lease may take before its task is aborted.
 const LOST_STOP_LIMIT: Duration = Duration::from_secs(2);
+/// How long a deleted session's new owner waits for a connection to unlink the device.
+const UNLINK_CONNECT_WAIT: Duration = Duration::from_secs(15);
 /// Commands left pending by a previous owner taken over per call.
 pub(super) const TAKEOVER_BATCH: usize = 500;
 
@@ -47,6 +49,17 @@ pub(super) enum End {
     Lost,
     /// The lease is already gone (logout finished): close the client.
     Done,
+}
+
+/// Why a client could not be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientStartError {
+    /// A stored value failed authentication.
+    Corrupt,
+    /// A write was refused by the lease fence.
+    Fenced,
+    /// The library refused to build it.
+    Build,
 }
 
 /// One outbound text waiting for a connection.
@@ -127,6 +140,7 @@ impl Runner {
         deleting: bool,
     ) -> End {
         if deleting {
+            self.connect_to_unlink().await;
             return self.log_out("deleted").await;
         }
         match self.take_over_pending_commands().await {
@@ -192,6 +206,59 @@ impl Runner {
 
     /// Builds and starts the client on the session's store. `Some` when the session cannot run.
     async fn start_client(&mut self) -> Option<End> {
+        match self.build_client().await {
+            Ok(()) => {}
+            Err(ClientStartError::Fenced) => return Some(End::Lost),
+            Err(ClientStartError::Corrupt) => {
+                return self
+                    .fail(
+                        "auth_state_corrupt",
+                        "A stored auth state value failed authentication.",
+                    )
+                    .await;
+            }
+            Err(ClientStartError::Build) => {
+                return self
+                    .fail(
+                        "client_start_failed",
+                        "The WhatsApp client could not start.",
+                    )
+                    .await;
+            }
+        }
+        let status = SessionStatus::Connecting.as_str();
+        self.report_session(&[(f::STATUS, status), (f::LAST_ERROR, "")], None)
+            .await
+    }
+
+    /// A session deleted while no worker ran it still has a linked device at WhatsApp: connect
+    /// once, so that the logout that follows can unlink it there. Gives up after
+    /// [`UNLINK_CONNECT_WAIT`] or on any trouble; the auth state is wiped either way.
+    async fn connect_to_unlink(&mut self) {
+        match DeviceStore::load(&*self.store).await {
+            Ok(Some(device)) if device.pn.is_some() => {}
+            // Never linked (nothing to unlink), or unreadable (nothing to connect with).
+            _ => return,
+        }
+        self.ctx.pacer.wait_turn().await;
+        if self.build_client().await.is_err() {
+            return;
+        }
+        let deadline = Instant::now() + UNLINK_CONNECT_WAIT;
+        while let Ok(Some(event)) = tokio::time::timeout_at(deadline, self.wa_rx.recv()).await {
+            match &*event {
+                Event::Connected(_) => return,
+                Event::LoggedOut(_) | Event::StreamReplaced(_) | Event::ClientOutdated(_) => {
+                    return;
+                }
+                _ => {}
+            }
+        }
+        tracing::info!(session_id = %self.sid, "deleted session did not connect in time; wiping it without unlinking at WhatsApp");
+    }
+
+    /// Builds the client on the session's store and spawns it.
+    async fn build_client(&mut self) -> Result<(), ClientStartError> {
         let tx = self.wa_tx.clone();
         let config = &self.ctx.config;
         let backend: Arc<dyn Backend> = self.store.clone();
@@ -213,36 +280,21 @@ impl Runner {
         }
         let built = builder.build().await;
         if self.store.corruption().is_some() {
-            return self
-                .fail(
-                    "auth_state_corrupt",
-                    "A stored auth state value failed authentication.",
-                )
-                .await;
+            return Err(ClientStartError::Corrupt);
         }
         if self.store.is_fenced() {
-            return Some(End::Lost);
+            return Err(ClientStartError::Fenced);
         }
-        let bot = match built {
-            Ok(bot) => bot,
-            Err(error) => {
-                tracing::error!(session_id = %self.sid, error = %error, "client could not be built");
-                return self
-                    .fail(
-                        "client_start_failed",
-                        "The WhatsApp client could not start.",
-                    )
-                    .await;
-            }
-        };
+        let bot = built.map_err(|error| {
+            tracing::error!(session_id = %self.sid, error = %error, "client could not be built");
+            ClientStartError::Build
+        })?;
         let handle = bot.spawn();
         let client = handle.client();
         self.linked = client.pn().is_some();
         self.client = Some(client);
         self.bot = Some(handle);
-        let status = SessionStatus::Connecting.as_str();
-        self.report_session(&[(f::STATUS, status), (f::LAST_ERROR, "")], None)
-            .await
+        Ok(())
     }
 
     /// The display name to give a device that has none yet. Without one the client re-runs its
