@@ -4,8 +4,10 @@
 //!    store (as a QR scan would leave them), then one `wa-worker` process claims and connects them
 //!    all. Reports the time to connect, the worker's RSS per session and Redis memory per session.
 //! 2. **Sends** (`--send-rate R --send-seconds S`): open-loop `POST /send-message` through a
-//!    `wa-api` process (`SEND_WAIT_MS=0`, so the answer is the accept) to `--contacts` contacts.
-//!    Reports accept latency p50/p99 and the rate at which WhatsApp (the fake) routed them.
+//!    `wa-api` process (`SEND_WAIT_MS=0`, so the answer is the accept) to `--contacts` contacts,
+//!    over 64 keep-alive connections ([`wa_tests::harness::http_load`]). Reports accept latency
+//!    p50/p99, the rate at which WhatsApp (the fake) routed them, and the CPU each process spent
+//!    per message.
 //! 3. **Failover**: a second worker starts; the first is SIGKILLed; reports the time until every
 //!    session is connected on the second.
 //!
@@ -19,12 +21,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tokio::sync::mpsc;
 use wa_shared::envelope::Keyring;
 use wa_shared::keys::Keys;
 use wa_tests::fake::{AdminClient, FakeConfig, FakeWhatsApp, wa_version_string};
 use wa_tests::harness::api::user_token;
 use wa_tests::harness::bench::{connect_session, percentile, process_cpu, redis_cpu_snapshot};
+use wa_tests::harness::http_load::{LoadRequest, run_open_loop};
 use wa_tests::harness::processes::{
     ApiProcess, TEST_ENCRYPTION_KEY, WorkerProcess, WorkerSettings,
 };
@@ -34,6 +36,8 @@ use whatsapp_rust::store::traits::DeviceStore;
 
 const TENANT: &str = "bench";
 const PREFIX: &str = "bench:";
+/// Keep-alive connections the send load is spread over.
+const SEND_CONNECTIONS: usize = 64;
 
 struct Args {
     sessions: usize,
@@ -292,52 +296,32 @@ async fn main() {
         let api = ApiProcess::start_with(&redis.url(), PREFIX, 0).await;
         let routed_before = fake.stats().messages_routed;
         let token = user_token(TENANT);
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(256)
-            .build()
-            .expect("http client");
         let total = args.send_rate * args.send_seconds;
         let cpu_before = CpuShares::read(&mut conn, first.process.pid(), api.process.pid()).await;
-        let interval = Duration::from_secs_f64(1.0 / args.send_rate as f64);
-        let (tx, mut rx) = mpsc::unbounded_channel::<Result<Duration, String>>();
+        let (sessions_n, contacts_for_load) = (args.sessions, contacts.clone());
         let started = Instant::now();
-        for n in 0..total {
-            let due = started + interval.mul_f64(n as f64);
-            tokio::time::sleep_until(due.into()).await;
-            let (http, token, tx) = (http.clone(), token.clone(), tx.clone());
-            let url = api.url("/send-message");
-            let body = json!({
-                "sessionId": format!("s{}", n as usize % args.sessions),
-                "phoneNumber": contacts[n as usize % contacts.len()],
-                "message": format!("bench {n}"),
-            });
-            tokio::spawn(async move {
-                let result = http.post(url).bearer_auth(token).json(&body).send().await;
-                // The body is read to its end: a response dropped unread closes its connection,
-                // and the api would then pay for a new connection on every send.
-                let outcome = match result {
-                    Ok(r) if r.status().as_u16() == 202 || r.status().is_success() => {
-                        match r.bytes().await {
-                            Ok(_) => Ok(due.elapsed()),
-                            Err(e) => Err(e.to_string()),
-                        }
-                    }
-                    Ok(r) => Err(format!("status {}", r.status())),
-                    Err(e) => Err(e.to_string()),
-                };
-                let _ = tx.send(outcome);
-            });
-        }
-        drop(tx);
-        let mut latencies = Vec::new();
-        let mut errors = 0u64;
-        while let Some(outcome) = rx.recv().await {
-            match outcome {
-                Ok(l) => latencies.push(l),
-                Err(_) => errors += 1,
-            }
-        }
-        let accepted_in = started.elapsed();
+        let (results, accepted_in) = run_open_loop(
+            api.port,
+            SEND_CONNECTIONS,
+            &token,
+            args.send_rate,
+            total,
+            move |n| LoadRequest {
+                path: "/send-message".to_string(),
+                json_body: Some(
+                    json!({
+                        "sessionId": format!("s{}", n as usize % sessions_n),
+                        "phoneNumber": contacts_for_load[n as usize % contacts_for_load.len()],
+                        "message": format!("bench {n}"),
+                    })
+                    .to_string(),
+                ),
+            },
+        )
+        .await;
+        let errors = results.iter().filter(|r| !r.ok).count();
+        let mut latencies: Vec<Duration> =
+            results.iter().filter(|r| r.ok).map(|r| r.latency).collect();
         let want = routed_before + latencies.len() as u64;
         let drained = wait_until(
             "every accepted send routed",

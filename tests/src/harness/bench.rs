@@ -46,14 +46,22 @@ pub async fn connect_session(
     Ok(())
 }
 
-/// CPU time process `pid` has used so far (user + system, all threads), from `/proc`.
+/// CPU time process `pid` has used so far (user + system, all threads), from `/proc/<pid>/stat`.
 pub fn process_cpu(pid: u32) -> Duration {
-    // schedstat's first field is the time on CPU in nanoseconds.
-    std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+    // Fields 14 and 15 (utime, stime) in clock ticks, which are 1/100 s on Linux; the command name
+    // (field 2) may hold spaces, so fields are counted after its closing parenthesis.
+    const TICKS_PER_SECOND: u64 = 100;
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .map(Duration::from_nanos)
-        .unwrap_or_default()
+        .and_then(|stat| {
+            let after_name = &stat[stat.rfind(')')? + 1..];
+            let fields: Vec<&str> = after_name.split_whitespace().collect();
+            let utime: u64 = fields.get(11)?.parse().ok()?;
+            let stime: u64 = fields.get(12)?.parse().ok()?;
+            Some(utime + stime)
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 1000 / TICKS_PER_SECOND)
 }
 
 /// Redis's own CPU time (`used_cpu_user` + `used_cpu_sys`) and, per command, (calls, microseconds)

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod bench;
 pub mod gateway;
+pub mod http_load;
 pub mod processes;
 pub mod redis_server;
 pub mod wait;
