@@ -2,11 +2,13 @@
 -- caller still holds the session's lease.
 --
 -- KEYS[1]   lease key; must equal ARGV[1] ("<worker-id>:<epoch>")
--- KEYS[2]   registry set of the session's auth keys (every data key written is added to it, so a
+-- KEYS[2]   registry set of the session's auth keys (every data key written is listed in it, so a
 --           wipe finds them without scanning the keyspace)
 -- KEYS[3..] data keys; ops name them by their index into KEYS
 -- ARGV[1]   expected lease value
--- ARGV[2..] ops, each an opcode followed by its operands:
+-- ARGV[2]   one character per data key: '1' adds KEYS[2 + n] to the registry, '0' skips it (the
+--           writer already registered that key; a writer that cannot tell sends '1')
+-- ARGV[3..] ops, each an opcode followed by its operands:
 --   S k value          SET    KEYS[k] value
 --   H k field value    HSET   KEYS[k] field value
 --   D k field          HDEL   KEYS[k] field
@@ -21,8 +23,12 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
 
+local marks = ARGV[2]
+if #marks ~= #KEYS - 2 then
+  return redis.error_reply('fenced_batch_write: one registry mark per data key expected')
+end
 local arity = { S = 2, H = 3, D = 2, X = 1, Z = 3, R = 2 }
-local i = 2
+local i = 3
 local n = #ARGV
 while i <= n do
   local want = arity[ARGV[i]]
@@ -40,10 +46,12 @@ while i <= n do
 end
 
 for k = 3, #KEYS do
-  redis.call('SADD', KEYS[2], KEYS[k])
+  if string.sub(marks, k - 2, k - 2) ~= '0' then
+    redis.call('SADD', KEYS[2], KEYS[k])
+  end
 end
 
-i = 2
+i = 3
 while i <= n do
   local op = ARGV[i]
   local key = KEYS[tonumber(ARGV[i + 1])]

@@ -50,6 +50,7 @@ pub use layout::AuthLayout;
 pub use wipe::wipe;
 
 use redis::aio::ConnectionManager;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use wa_shared::envelope::Keyring;
@@ -65,6 +66,9 @@ pub struct EncryptedStore {
     fence: FenceToken,
     /// Serialises read-modify-write steps of this session.
     rmw: tokio::sync::Mutex<()>,
+    /// Data keys this store has already listed in the session's registry, so later writes to them
+    /// skip the `SADD` (a store lives as long as one ownership of the session).
+    registered: Mutex<HashSet<String>>,
     corruption: Mutex<Option<Corruption>>,
     fenced: AtomicBool,
 }
@@ -86,6 +90,7 @@ impl EncryptedStore {
             layout: AuthLayout::new(keys, sid),
             fence,
             rmw: tokio::sync::Mutex::new(()),
+            registered: Mutex::new(HashSet::new()),
             corruption: Mutex::new(None),
             fenced: AtomicBool::new(false),
         }
@@ -114,6 +119,10 @@ impl EncryptedStore {
     /// True once a write was refused because the lease moved on: this owner must stop the client.
     pub fn is_fenced(&self) -> bool {
         self.fenced.load(Ordering::Acquire)
+    }
+
+    fn registered_keys(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.registered.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn record_corruption(&self, corruption: &Corruption) {

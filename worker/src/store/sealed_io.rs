@@ -103,12 +103,21 @@ impl EncryptedStore {
         for key in &batch.keys {
             invocation.key(key);
         }
-        invocation.arg(self.fence.lease_value());
+        let marks: String = {
+            let registered = self.registered_keys();
+            batch
+                .keys
+                .iter()
+                .map(|key| if registered.contains(key) { '0' } else { '1' })
+                .collect()
+        };
+        invocation.arg(self.fence.lease_value()).arg(marks);
         for arg in &batch.args {
             invocation.arg(arg.as_slice());
         }
         let applied: i64 = invocation.invoke_async(&mut self.conn()).await?;
         if applied == 1 {
+            self.registered_keys().extend(batch.keys);
             Ok(())
         } else {
             Err(self.record_fenced())
