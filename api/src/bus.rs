@@ -83,9 +83,16 @@ impl EventBus {
 
     /// Routes one event received on `channel`.
     pub fn dispatch(&self, keys: &Keys, channel: &str, payload: &str) {
-        let Some(tenant) = channel.strip_prefix(&format!("{}ev:", keys.prefix())) else {
+        let Some(tenant) = channel
+            .strip_prefix(keys.prefix())
+            .and_then(|rest| rest.strip_prefix("ev:"))
+        else {
             return;
         };
+        if self.hub.is_empty() && self.lock_waiters().is_empty() {
+            // Nobody on this pod listens: no need to parse it.
+            return;
+        }
         let event: PublishedEvent = match serde_json::from_str(payload) {
             Ok(e) => e,
             Err(e) => {

@@ -168,19 +168,25 @@ async fn wait_until_sent(
     message_id: &str,
     wait: Duration,
 ) -> ApiResult<SendOutcome> {
+    if wait.is_zero() {
+        // Answer at once: the command was written a moment ago, so the message is `queued`.
+        return Ok(SendOutcome {
+            message_id: message_id.to_owned(),
+            status: MessageStatus::Queued,
+            reason: None,
+        });
+    }
     let rx = state.bus.wait_for_message(message_id);
     let current = read_status(state, session_id, message_id).await?;
     let (status, reason) = match current {
-        (MessageStatus::Queued, _) if !wait.is_zero() => {
-            match tokio::time::timeout(wait, rx).await {
-                Ok(Ok(MessageStatus::Failed)) => read_status(state, session_id, message_id).await?,
-                Ok(Ok(status)) => (status, None),
-                _ => {
-                    state.bus.forget(message_id);
-                    read_status(state, session_id, message_id).await?
-                }
+        (MessageStatus::Queued, _) => match tokio::time::timeout(wait, rx).await {
+            Ok(Ok(MessageStatus::Failed)) => read_status(state, session_id, message_id).await?,
+            Ok(Ok(status)) => (status, None),
+            _ => {
+                state.bus.forget(message_id);
+                read_status(state, session_id, message_id).await?
             }
-        }
+        },
         other => {
             // The receiver goes first: `forget` drops only waiters whose receiver is gone.
             drop(rx);

@@ -6,6 +6,7 @@
 
 use redis::aio::ConnectionManager;
 use serde_json::Value;
+use wa_shared::commands::COMMAND_GROUP;
 use wa_shared::events::EVENT_STREAM_MAXLEN;
 use wa_shared::keys::Keys;
 use wa_shared::records::{MessageStatus, now_rfc3339};
@@ -111,13 +112,15 @@ impl SessionReporter {
         Ok(())
     }
 
-    /// Advances message `message_id` to `status` and publishes `events` (name, data) if it moved.
+    /// Advances message `message_id` to `status` and publishes `events` (name, data) if it moved;
+    /// with `settles`, acknowledges that command entry in the same step.
     pub async fn message_status(
         &self,
         message_id: &str,
         status: MessageStatus,
         reason: Option<&str>,
         wa_id: Option<&str>,
+        settles: Option<&str>,
         events: &[(&str, Value)],
     ) -> Result<StatusReport, ReportError> {
         let mut invocation = scripts::RECORD_MESSAGE_STATUS.prepare_invoke();
@@ -125,6 +128,7 @@ impl SessionReporter {
             .key(self.keys.lease(&self.sid))
             .key(self.keys.message(&self.sid, message_id))
             .key(self.keys.events(&self.sid))
+            .key(self.keys.commands(&self.sid))
             .arg(self.fence.lease_value())
             .arg(&self.channel)
             .arg(&self.sid)
@@ -132,7 +136,9 @@ impl SessionReporter {
             .arg(now_rfc3339())
             .arg(reason.unwrap_or(""))
             .arg(wa_id.unwrap_or(""))
-            .arg(EVENT_STREAM_MAXLEN);
+            .arg(EVENT_STREAM_MAXLEN)
+            .arg(settles.unwrap_or(""))
+            .arg(COMMAND_GROUP);
         for (name, data) in events {
             invocation.arg(*name).arg(data.to_string());
         }

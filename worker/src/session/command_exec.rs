@@ -58,7 +58,14 @@ impl Runner {
         WorkerMetrics::add(&self.ctx.metrics.commands, 1);
     }
 
-    pub(super) async fn on_command(&mut self, entry_id: String, command: Command) -> Option<End> {
+    /// Executes one command. `fresh`: the entry was read as new (`>`), so no owner can have
+    /// executed it before; entries taken over from a previous owner are not fresh.
+    pub(super) async fn on_command(
+        &mut self,
+        entry_id: String,
+        command: Command,
+        fresh: bool,
+    ) -> Option<End> {
         match command {
             Command::Send {
                 message_id,
@@ -72,7 +79,7 @@ impl Runner {
                     to,
                     text,
                 };
-                self.on_send(job).await
+                self.on_send(job, fresh).await
             }
             Command::Disconnect => {
                 self.ack(&entry_id).await;
@@ -102,8 +109,12 @@ impl Runner {
     }
 
     /// Sends now when connected, else keeps the send for the next connection (unacknowledged,
-    /// so it survives a change of owner).
-    async fn on_send(&mut self, job: PendingSend) -> Option<End> {
+    /// so it survives a change of owner). A send taken over from a previous owner is first checked
+    /// against its record: one already past `queued` is acknowledged without sending again.
+    async fn on_send(&mut self, job: PendingSend, fresh: bool) -> Option<End> {
+        if fresh {
+            return self.send_or_keep(job).await;
+        }
         let key = self.ctx.keys.message(&self.sid, &job.message_id);
         let status: Option<String> = match self
             .ctx
@@ -124,6 +135,10 @@ impl Runner {
             self.ack(&job.entry_id).await;
             return None;
         }
+        self.send_or_keep(job).await
+    }
+
+    async fn send_or_keep(&mut self, job: PendingSend) -> Option<End> {
         if !self.is_connected() {
             self.pending.push_back(job);
             return None;
@@ -161,6 +176,7 @@ impl Runner {
                         MessageStatus::Sent,
                         None,
                         Some(&wa_id),
+                        Some(&job.entry_id),
                         &events,
                     )
                     .await;
@@ -168,7 +184,7 @@ impl Runner {
                     return Some(end);
                 }
                 WorkerMetrics::add(&self.ctx.metrics.messages_sent, 1);
-                self.ack(&job.entry_id).await;
+                WorkerMetrics::add(&self.ctx.metrics.commands, 1);
                 return None;
             }
             Ok(Err(_)) | Err(_) if !client.is_connected() => {
@@ -188,6 +204,7 @@ impl Runner {
                 MessageStatus::Failed,
                 Some(&reason),
                 None,
+                Some(&job.entry_id),
                 &[(name::MESSAGE_STATUS, data)],
             )
             .await;
@@ -195,7 +212,7 @@ impl Runner {
             return Some(end);
         }
         WorkerMetrics::add(&self.ctx.metrics.messages_failed, 1);
-        self.ack(&job.entry_id).await;
+        WorkerMetrics::add(&self.ctx.metrics.commands, 1);
         None
     }
 

@@ -60,7 +60,7 @@ pub enum StopKind {
 /// Messages to a session task.
 #[derive(Debug)]
 pub enum Control {
-    /// A command read from the session's stream, acknowledged once executed.
+    /// A command read as new (`>`) from the session's stream, acknowledged once executed.
     Command {
         entry_id: String,
         command: Command,

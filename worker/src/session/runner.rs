@@ -146,7 +146,7 @@ impl Runner {
         match self.take_over_pending_commands().await {
             Ok(leftovers) => {
                 for (entry_id, command) in leftovers {
-                    if let Some(end) = self.on_command(entry_id, command).await {
+                    if let Some(end) = self.on_command(entry_id, command, false).await {
                         return end;
                     }
                 }
@@ -167,7 +167,7 @@ impl Runner {
                     None => Some(End::Release { requeue: true }),
                     Some(Control::Stop(StopKind::Handover)) => Some(End::Release { requeue: true }),
                     Some(Control::Stop(StopKind::LeaseLost)) => Some(End::Lost),
-                    Some(Control::Command { entry_id, command }) => self.on_command(entry_id, command).await,
+                    Some(Control::Command { entry_id, command }) => self.on_command(entry_id, command, true).await,
                 },
                 _ = tick.tick() => self.on_tick().await,
             };

@@ -92,6 +92,7 @@ impl Runner {
                             status,
                             None,
                             None,
+                            None,
                             &[(name::MESSAGE_STATUS, data)],
                         )
                         .await;
