@@ -1,7 +1,8 @@
 //! End to end with real processes: Redis, `wa-api`, `wa-worker` and the fake WhatsApp server.
 //! One session's life: link by QR, send with delivery and read receipts, receive, disconnect and
 //! reconnect without a QR, every process restarted, a failed send, a send queued while
-//! disconnected, a tampered auth state, a logout, QR codes left unscanned.
+//! disconnected, a command whose doorbell was lost, a tampered auth state, a logout and deletes
+//! (owned and unowned), QR codes left unscanned.
 
 use std::time::Duration;
 
@@ -171,6 +172,50 @@ async fn wait_for_connect_without_qr(
             return frame;
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_command_whose_doorbell_was_lost_is_still_executed() {
+    let gw = Gateway::start().await;
+    let api = gw.api().await;
+    let _worker = gw.worker("d-1", LEASE_TTL_MS).await;
+    let mut ws = gw.watch_all(&api).await;
+    let (sid, phone) = ("unrung", "15550003333");
+    gw.link(&api, &mut ws, sid, phone).await;
+    // The api's own disconnect step, without the doorbell it rings afterwards: the owner finds
+    // the command at its next sweep of the streams it holds.
+    let keys = wa_shared::keys::Keys::new(gw.prefix.clone());
+    let mut conn = gw
+        .redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let outcome: String = wa_shared::scripts::STOP_SESSION
+        .key(keys.session(sid))
+        .key(keys.running_sessions())
+        .key(keys.lease(sid))
+        .key(keys.commands(sid))
+        .arg(sid)
+        .arg(wa_tests::harness::gateway::TENANT)
+        .arg(wa_shared::records::now_rfc3339())
+        .invoke_async(&mut conn)
+        .await
+        .expect("stop_session");
+    assert_eq!(outcome, "stopped");
+    let inbox = keys.worker_inbox("d-1");
+    let rung: u64 = redis::AsyncCommands::xlen(&mut conn, &inbox)
+        .await
+        .expect("inbox length");
+    gw.wait_status(&api, sid, "disconnected", STEP).await;
+    wait_until("the lease released", STEP, || async {
+        gw.owner(sid).await.is_none().then_some(())
+    })
+    .await;
+    let after: u64 = redis::AsyncCommands::xlen(&mut conn, &inbox)
+        .await
+        .expect("inbox length");
+    assert_eq!(after, rung, "nothing rang the owner for this command");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
