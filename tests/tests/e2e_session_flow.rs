@@ -178,7 +178,7 @@ async fn wait_for_connect_without_qr(
 async fn a_command_whose_doorbell_was_lost_is_still_executed() {
     let gw = Gateway::start().await;
     let api = gw.api().await;
-    let _worker = gw.worker("d-1", LEASE_TTL_MS).await;
+    let worker = gw.worker("d-1", LEASE_TTL_MS).await;
     let mut ws = gw.watch_all(&api).await;
     let (sid, phone) = ("unrung", "15550003333");
     gw.link(&api, &mut ws, sid, phone).await;
@@ -216,6 +216,21 @@ async fn a_command_whose_doorbell_was_lost_is_still_executed() {
         .await
         .expect("inbox length");
     assert_eq!(after, rung, "nothing rang the owner for this command");
+    let metrics = gw
+        .http
+        .get(worker.url("/metrics"))
+        .send()
+        .await
+        .expect("worker metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    let by_sweep: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("wa_worker_commands_by_sweep_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the sweep counter is exported");
+    assert!(by_sweep >= 1, "the sweep found no command:\n{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

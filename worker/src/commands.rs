@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use wa_shared::commands::{COMMAND_FIELD, COMMAND_GROUP, Command};
 
 use crate::fleet::Fleet;
+use crate::metrics::WorkerMetrics;
 use crate::session::Control;
 
 /// Longest time one inbox read blocks, so new sessions and `stop` are noticed quickly.
@@ -119,16 +120,19 @@ impl CommandReader {
         if Instant::now() >= self.next_sweep {
             self.next_sweep = Instant::now() + SWEEP_EVERY;
             self.known = owned.clone();
-            return self.read_streams(conn, owned).await;
+            let found = self.read_streams(conn, owned).await?;
+            WorkerMetrics::add(&self.fleet.metrics.commands_by_sweep, found);
+            return Ok(());
         }
         let fresh: HashSet<String> = owned.difference(&self.known).cloned().collect();
         if !fresh.is_empty() {
             self.known.extend(fresh.iter().cloned());
-            return self.read_streams(conn, fresh).await;
+            return self.read_streams(conn, fresh).await.map(|_| ());
         }
         let rung = self.take_doorbells(conn).await?;
+        WorkerMetrics::add(&self.fleet.metrics.doorbells, rung.len() as u64);
         let rung: HashSet<String> = rung.into_iter().filter(|s| owned.contains(s)).collect();
-        self.read_streams(conn, rung).await
+        self.read_streams(conn, rung).await.map(|_| ())
     }
 
     /// Blocks up to [`BLOCK`] for doorbells; returns the sessions they name.
@@ -155,12 +159,13 @@ impl CommandReader {
     }
 
     /// Reads the new entries of the command streams of `sessions` (without blocking) and delivers
-    /// them; a stream that returned a full batch is read again.
+    /// them; a stream that returned a full batch is read again. Returns how many entries it read.
     async fn read_streams(
         &self,
         conn: &mut MultiplexedConnection,
         sessions: HashSet<String>,
-    ) -> redis::RedisResult<()> {
+    ) -> redis::RedisResult<u64> {
+        let mut read = 0u64;
         let fleet = &self.fleet;
         let mut pending: Vec<String> = sessions.into_iter().collect();
         let worker_id = fleet.config.worker_id.clone();
@@ -185,6 +190,7 @@ impl CommandReader {
                     if stream.ids.len() >= BATCH {
                         again.push((*sid).clone());
                     }
+                    read += stream.ids.len() as u64;
                     for entry in stream.ids {
                         self.deliver(conn, sid, &stream.key, entry).await;
                     }
@@ -192,7 +198,7 @@ impl CommandReader {
             }
             pending = again;
         }
-        Ok(())
+        Ok(read)
     }
 
     async fn deliver(

@@ -13,6 +13,8 @@ pub struct WorkerMetrics {
     pub messages_failed: AtomicU64,
     pub messages_received: AtomicU64,
     pub orphans_requeued: AtomicU64,
+    pub doorbells: AtomicU64,
+    pub commands_by_sweep: AtomicU64,
 }
 
 /// A point-in-time view the renderer adds to the counters.
@@ -30,7 +32,7 @@ impl WorkerMetrics {
 
     pub fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::new();
-        let counters: [(&str, &str, &AtomicU64); 8] = [
+        let counters: [(&str, &str, &AtomicU64); 10] = [
             ("wa_worker_claims_total", "Sessions claimed", &self.claims),
             (
                 "wa_worker_leases_lost_total",
@@ -66,6 +68,16 @@ impl WorkerMetrics {
                 "wa_worker_orphans_requeued_total",
                 "Orphaned sessions re-queued",
                 &self.orphans_requeued,
+            ),
+            (
+                "wa_worker_doorbells_total",
+                "Doorbells read from this worker's inbox",
+                &self.doorbells,
+            ),
+            (
+                "wa_worker_commands_by_sweep_total",
+                "Commands picked up by the periodic sweep of owned streams rather than by a doorbell",
+                &self.commands_by_sweep,
             ),
         ];
         for (name, help, value) in counters {
