@@ -11,6 +11,7 @@ pub mod claims;
 pub mod commands;
 pub mod config;
 pub mod connect_pacer;
+pub mod fd_limit;
 pub mod fleet;
 pub mod heartbeat;
 pub mod http;

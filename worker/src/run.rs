@@ -16,7 +16,8 @@ use crate::heartbeat::{self, PeerView};
 use crate::session::StopKind;
 use crate::{claims, commands, http, orphans, renewal};
 
-pub async fn run(config: WorkerConfig) -> anyhow::Result<()> {
+pub async fn run(mut config: WorkerConfig) -> anyhow::Result<()> {
+    config.capacity = crate::fd_limit::fit_capacity(config.capacity);
     let addr = format!("{}:{}", config.bind_addr, config.http_port);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await

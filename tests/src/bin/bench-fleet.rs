@@ -212,6 +212,7 @@ async fn main() {
         lease_ttl_ms: args.lease_ttl_ms,
         capacity: args.sessions + 10,
         connects_per_second: args.connects_per_second,
+        open_file_limit: None,
     };
 
     // --- idle sessions ---
@@ -270,6 +271,9 @@ async fn main() {
         rss_full = rss_full.max(rss_kib(first.process.pid()));
     }
     let redis_full = redis_used_memory(&mut conn).await;
+    let open_files = std::fs::read_dir(format!("/proc/{}/fd", first.process.pid()))
+        .map(|dir| dir.count())
+        .unwrap_or(0);
     println!(
         "idle sessions: {sessions} linked sessions connected in {connect_time:.1?} (CONNECTS_PER_SECOND={})",
         args.connects_per_second
@@ -279,6 +283,10 @@ async fn main() {
         rss_empty as f64 / 1024.0,
         rss_full as f64 / 1024.0,
         rss_full.saturating_sub(rss_empty) as f64 / sessions as f64
+    );
+    println!(
+        "  worker open file descriptors: {open_files} ({:.2} per session)",
+        open_files as f64 / sessions as f64
     );
     println!(
         "  Redis used_memory: {:.1} KiB per session ({} -> {} bytes)",

@@ -57,6 +57,7 @@ impl Gateway {
             lease_ttl_ms,
             capacity: 1000,
             connects_per_second: 50,
+            open_file_limit: None,
         }
     }
 

@@ -200,6 +200,8 @@ pub struct WorkerSettings {
     pub lease_ttl_ms: u64,
     pub capacity: usize,
     pub connects_per_second: u32,
+    /// Starts the worker under this open-file limit (soft and hard), through `prlimit`.
+    pub open_file_limit: Option<u64>,
 }
 
 /// A `wa-worker` process.
@@ -212,7 +214,17 @@ pub struct WorkerProcess {
 impl WorkerProcess {
     pub async fn start(id: &str, settings: &WorkerSettings) -> Self {
         let http_port = free_port();
-        let mut command = Command::new(workspace_binary("wa-worker"));
+        let mut command = match settings.open_file_limit {
+            None => Command::new(workspace_binary("wa-worker")),
+            Some(limit) => {
+                let mut prlimit = Command::new("prlimit");
+                prlimit
+                    .arg(format!("--nofile={limit}:{limit}"))
+                    .arg("--")
+                    .arg(workspace_binary("wa-worker"));
+                prlimit
+            }
+        };
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
