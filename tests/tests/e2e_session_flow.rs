@@ -184,13 +184,8 @@ async fn a_command_whose_doorbell_was_lost_is_still_executed() {
     gw.link(&api, &mut ws, sid, phone).await;
     // The api's own disconnect step, without the doorbell it rings afterwards: the owner finds
     // the command at its next sweep of the streams it holds.
-    let keys = wa_shared::keys::Keys::new(gw.prefix.clone());
-    let mut conn = gw
-        .redis
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
+    let keys = gw.keys();
+    let mut conn = gw.redis_conn().await.expect("redis");
     let outcome: String = wa_shared::scripts::STOP_SESSION
         .key(keys.session(sid))
         .key(keys.running_sessions())
@@ -208,10 +203,7 @@ async fn a_command_whose_doorbell_was_lost_is_still_executed() {
         .await
         .expect("inbox length");
     gw.wait_status(&api, sid, "disconnected", STEP).await;
-    wait_until("the lease released", STEP, || async {
-        gw.owner(sid).await.is_none().then_some(())
-    })
-    .await;
+    gw.wait_released(sid, STEP).await;
     let after: u64 = redis::AsyncCommands::xlen(&mut conn, &inbox)
         .await
         .expect("inbox length");
@@ -246,20 +238,12 @@ async fn a_tampered_auth_state_fails_the_session() {
         .await;
     assert_eq!(code, 200);
     gw.wait_status(&api, sid, "disconnected", STEP).await;
-    wait_until("the lease released", STEP, || async {
-        gw.owner(sid).await.is_none().then_some(())
-    })
-    .await;
+    gw.wait_released(sid, STEP).await;
 
     // Flip one byte of the stored device record.
-    let keys = wa_shared::keys::Keys::new(gw.prefix.clone());
+    let keys = gw.keys();
     let device_key = format!("{}device", keys.auth_prefix(sid));
-    let mut conn = gw
-        .redis
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
+    let mut conn = gw.redis_conn().await.expect("redis");
     let mut sealed: Vec<u8> = redis::AsyncCommands::get(&mut conn, &device_key)
         .await
         .expect("device record");
@@ -286,13 +270,8 @@ async fn a_whatsapp_logout_and_a_delete_wipe_the_auth_state() {
     let api = gw.api().await;
     let mut worker = gw.worker("l-1", LEASE_TTL_MS).await;
     let mut ws = gw.watch_all(&api).await;
-    let keys = wa_shared::keys::Keys::new(gw.prefix.clone());
-    let mut conn = gw
-        .redis
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
+    let keys = gw.keys();
+    let mut conn = gw.redis_conn().await.expect("redis");
 
     // WhatsApp logs the device out: logged_out, auth keys gone, the record kept as logged_out.
     let (kicked, kicked_phone) = ("kicked", "15550006666");
@@ -388,10 +367,7 @@ async fn unscanned_qr_codes_run_out_and_the_session_stops_until_asked_again() {
     assert_eq!(lost["data"]["reason"], "qr_timeout");
     assert_eq!(lost["data"]["status"], "disconnected");
     // Stopped for good: the lease is released and nobody reconnects it in a loop.
-    wait_until("the lease released", STEP, || async {
-        gw.owner(sid).await.is_none().then_some(())
-    })
-    .await;
+    gw.wait_released(sid, STEP).await;
     let (code, record) = gw.get(&api, &format!("/session-status/{sid}")).await;
     assert_eq!(code, 200);
     assert_eq!(record["status"], "disconnected");

@@ -191,20 +191,32 @@ impl Gateway {
         }
     }
 
+    /// Key names under this gateway's prefix.
+    pub fn keys(&self) -> wa_shared::keys::Keys {
+        wa_shared::keys::Keys::new(self.prefix.clone())
+    }
+
+    /// A connection of the test's own to the gateway's Redis.
+    pub async fn redis_conn(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        self.redis.client().get_multiplexed_async_connection().await
+    }
+
     /// The worker that owns `sid` according to its session record.
     pub async fn owner(&self, sid: &str) -> Option<String> {
-        let keys = wa_shared::keys::Keys::new(self.prefix.clone());
-        let mut conn = self
-            .redis
-            .client()
-            .get_multiplexed_async_connection()
-            .await
-            .ok()?;
+        let mut conn = self.redis_conn().await.ok()?;
         let owner: Option<String> =
-            redis::AsyncCommands::hget(&mut conn, keys.session(sid), "owner")
+            redis::AsyncCommands::hget(&mut conn, self.keys().session(sid), "owner")
                 .await
                 .ok()?;
         owner.filter(|o| !o.is_empty())
+    }
+
+    /// Waits until no worker owns `sid`.
+    pub async fn wait_released(&self, sid: &str, within: Duration) {
+        wait_until("the lease released", within, || async {
+            self.owner(sid).await.is_none().then_some(())
+        })
+        .await;
     }
 
     /// The session's status as `GET /session-status` reports it.
