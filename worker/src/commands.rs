@@ -67,6 +67,8 @@ pub async fn poll_commands(fleet: Arc<Fleet>, mut stop: watch::Receiver<bool>) {
         fleet: fleet.clone(),
         inbox_cursor: newest_doorbell(&mut conn, &inbox).await,
         inbox,
+        owned: HashSet::new(),
+        generation: None,
         known: HashSet::new(),
         next_sweep: Instant::now(),
     };
@@ -79,8 +81,8 @@ pub async fn poll_commands(fleet: Arc<Fleet>, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
         };
         if let Err(error) = round {
-            // A stream whose group vanished (session deleted meanwhile) fails a whole read; the
-            // next round reads the current set again.
+            // A stream whose group vanished (session deleted meanwhile) fails the whole read: the
+            // other sessions of that read wait for the next sweep.
             tracing::debug!(%error, "command read failed");
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
@@ -106,6 +108,9 @@ struct CommandReader {
     inbox: String,
     /// Id of the last doorbell taken.
     inbox_cursor: String,
+    /// The sessions this worker owns, as of `generation` of the fleet's ownership.
+    owned: HashSet<String>,
+    generation: Option<u64>,
     /// Sessions whose streams were read since they became ours.
     known: HashSet<String>,
     next_sweep: Instant,
@@ -115,23 +120,32 @@ impl CommandReader {
     /// One round: sessions new to this reader (or all of them, when a sweep is due) are read at
     /// once; otherwise wait up to [`BLOCK`] for doorbells and read the streams they name.
     async fn round(&mut self, conn: &mut MultiplexedConnection) -> redis::RedisResult<()> {
-        let owned: HashSet<String> = self.fleet.owned_sessions().into_iter().collect();
-        self.known.retain(|sid| owned.contains(sid));
+        let generation = self.fleet.ownership_generation();
+        if self.generation != Some(generation) {
+            // Only copied when it changed, not on every round.
+            self.generation = Some(generation);
+            self.owned = self.fleet.owned_sessions().into_iter().collect();
+            let owned = &self.owned;
+            self.known.retain(|sid| owned.contains(sid));
+        }
         if Instant::now() >= self.next_sweep {
             self.next_sweep = Instant::now() + SWEEP_EVERY;
-            self.known = owned.clone();
-            let found = self.read_streams(conn, owned).await?;
+            self.known = self.owned.clone();
+            let found = self.read_streams(conn, self.owned.clone()).await?;
             WorkerMetrics::add(&self.fleet.metrics.commands_by_sweep, found);
             return Ok(());
         }
-        let fresh: HashSet<String> = owned.difference(&self.known).cloned().collect();
+        let fresh: HashSet<String> = self.owned.difference(&self.known).cloned().collect();
         if !fresh.is_empty() {
             self.known.extend(fresh.iter().cloned());
             return self.read_streams(conn, fresh).await.map(|_| ());
         }
         let rung = self.take_doorbells(conn).await?;
         WorkerMetrics::add(&self.fleet.metrics.doorbells, rung.len() as u64);
-        let rung: HashSet<String> = rung.into_iter().filter(|s| owned.contains(s)).collect();
+        let rung: HashSet<String> = rung
+            .into_iter()
+            .filter(|sid| self.owned.contains(sid))
+            .collect();
         self.read_streams(conn, rung).await.map(|_| ())
     }
 

@@ -4,12 +4,12 @@
 //! [`crate::renewal`], [`crate::heartbeat`], [`crate::orphans`].
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, MultiplexedConnection};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use wa_shared::keys::Keys;
 
 use crate::config::WorkerConfig;
@@ -28,8 +28,9 @@ pub struct Fleet {
     pub metrics: Arc<WorkerMetrics>,
     ctx: Arc<SessionContext>,
     sessions: Mutex<HashMap<String, SessionHandle>>,
-    /// Woken when a session is added or removed.
-    pub ownership_changed: Notify,
+    /// Bumped whenever a session is added or removed, so readers of the owned set can tell when
+    /// theirs is out of date without copying it.
+    ownership_generation: AtomicU64,
     /// False once shutdown began: no more claims.
     accepting: AtomicBool,
     /// True while the autoscaler's drain mark for this worker is set.
@@ -74,7 +75,7 @@ impl Fleet {
             metrics,
             ctx,
             sessions: Mutex::new(HashMap::new()),
-            ownership_changed: Notify::new(),
+            ownership_generation: AtomicU64::new(0),
             accepting: AtomicBool::new(true),
             draining: AtomicBool::new(false),
         });
@@ -94,6 +95,11 @@ impl Fleet {
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, SessionHandle>> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Changes whenever the set of owned sessions changes.
+    pub fn ownership_generation(&self) -> u64 {
+        self.ownership_generation.load(Ordering::Acquire)
     }
 
     pub fn owned_sessions(&self) -> Vec<String> {
@@ -176,7 +182,7 @@ impl Fleet {
             },
         );
         self.sessions().insert(sid.to_string(), handle);
-        self.ownership_changed.notify_waiters();
+        self.ownership_generation.fetch_add(1, Ordering::Release);
         Ok(true)
     }
 
@@ -189,7 +195,7 @@ impl Fleet {
         {
             sessions.remove(&finished.sid);
             drop(sessions);
-            self.ownership_changed.notify_waiters();
+            self.ownership_generation.fetch_add(1, Ordering::Release);
         }
     }
 
