@@ -111,7 +111,7 @@ pub async fn send(state: &AppState, caller: &Caller, input: SendInput) -> ApiRes
     .map_err(|_| ApiError::internal())?;
     let idem_key = input.idempotency_key.as_deref().unwrap_or("-");
     let mut conn = state.redis();
-    let (outcome, message_id, owner): (String, String, String) = ENQUEUE_SEND
+    let (outcome, message_id): (String, String) = ENQUEUE_SEND
         .key(keys.session(sid))
         .key(keys.idempotency(sid, idem_key))
         .key(keys.message(sid, &message_id))
@@ -131,12 +131,14 @@ pub async fn send(state: &AppState, caller: &Caller, input: SendInput) -> ApiRes
         })
         .arg(sid)
         .arg(history)
+        .arg(keys.worker_inbox_prefix())
+        .arg(crate::doorbell::INBOX_CAP)
+        .arg(crate::doorbell::INBOX_TTL_MS)
         .invoke_async(&mut conn)
         .await?;
     match outcome.as_str() {
         "queued" => {
             state.metrics.record_command("send");
-            crate::doorbell::ring(state, sid, &owner).await;
         }
         "duplicate" => {}
         "not_found" => return Err(ApiError::session_not_found()),

@@ -61,7 +61,13 @@ impl Keys {
 
     /// Stream: doorbells for one worker ("session X has commands").
     pub fn worker_inbox(&self, worker_id: &str) -> String {
-        format!("{}inbox:{worker_id}", self.prefix)
+        format!("{}{worker_id}", self.worker_inbox_prefix())
+    }
+
+    /// What every worker inbox name starts with: scripts that ring the owner named by a lease value
+    /// append the worker id to it themselves.
+    pub fn worker_inbox_prefix(&self) -> String {
+        format!("{}inbox:", self.prefix)
     }
 
     /// Capped stream: the session's event log, replayed to reconnecting sockets.
