@@ -182,10 +182,22 @@ async fn a_command_whose_doorbell_was_lost_is_still_executed() {
     let mut ws = gw.watch_all(&api).await;
     let (sid, phone) = ("unrung", "15550003333");
     gw.link(&api, &mut ws, sid, phone).await;
-    // The api's own disconnect step, without the doorbell it rings afterwards: the owner finds
-    // the command at its next sweep of the streams it holds.
+    // A second session whose command stream lost its consumer group (as when a session is deleted
+    // while its owner still reads it): Redis refuses any read that names that stream, which must
+    // not hold up the commands of the other sessions read together with it.
+    gw.link(&api, &mut ws, "broken", "15550003334").await;
     let keys = gw.keys();
     let mut conn = gw.redis_conn().await.expect("redis");
+    let destroyed: i64 = redis::cmd("XGROUP")
+        .arg("DESTROY")
+        .arg(keys.commands("broken"))
+        .arg(wa_shared::commands::COMMAND_GROUP)
+        .query_async(&mut conn)
+        .await
+        .expect("XGROUP DESTROY");
+    assert_eq!(destroyed, 1);
+    // The api's own disconnect step, without the doorbell it rings afterwards: the owner finds
+    // the command at its next sweep of the streams it holds.
     let outcome: String = wa_shared::scripts::STOP_SESSION
         .key(keys.session(sid))
         .key(keys.running_sessions())

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
-use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
+use redis::streams::{StreamId, StreamKey, StreamRangeReply, StreamReadOptions, StreamReadReply};
 use tokio::sync::watch;
 use wa_shared::commands::{COMMAND_FIELD, COMMAND_GROUP, Command};
 
@@ -81,8 +81,8 @@ pub async fn poll_commands(fleet: Arc<Fleet>, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
         };
         if let Err(error) = round {
-            // A stream whose group vanished (session deleted meanwhile) fails the whole read: the
-            // other sessions of that read wait for the next sweep.
+            // Redis unreachable or the connection dropped (a stream Redis refuses is skipped
+            // inside the round): try again shortly.
             tracing::debug!(%error, "command read failed");
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
@@ -180,39 +180,76 @@ impl CommandReader {
         sessions: HashSet<String>,
     ) -> redis::RedisResult<u64> {
         let mut read = 0u64;
-        let fleet = &self.fleet;
         let mut pending: Vec<String> = sessions.into_iter().collect();
-        let worker_id = fleet.config.worker_id.clone();
         while !pending.is_empty() {
             let mut again = Vec::new();
             for chunk in pending.chunks(STREAMS_PER_READ) {
-                let streams: HashMap<String, &String> = chunk
-                    .iter()
-                    .map(|sid| (fleet.keys.commands(sid), sid))
-                    .collect();
-                let keys: Vec<&String> = streams.keys().collect();
-                let ids = vec![">"; keys.len()];
-                let options = StreamReadOptions::default()
-                    .group(COMMAND_GROUP, &worker_id)
-                    .count(BATCH);
-                let reply: Option<StreamReadReply> =
-                    conn.xread_options(&keys, &ids, &options).await?;
-                for stream in reply.map(|r| r.keys).unwrap_or_default() {
-                    let Some(sid) = streams.get(&stream.key) else {
-                        continue;
-                    };
+                let found = match self.read_chunk(conn, chunk).await {
+                    Ok(found) => found,
+                    // Redis refused the read because of one of its streams (its group vanished
+                    // when the session was deleted, or the key holds something else): read them
+                    // one by one, so one broken stream does not hold up the others.
+                    Err(error) if error.code().is_some() && chunk.len() > 1 => {
+                        let mut found = Vec::new();
+                        for sid in chunk {
+                            match self.read_chunk(conn, std::slice::from_ref(sid)).await {
+                                Ok(mut one) => found.append(&mut one),
+                                Err(error) if error.code().is_some() => {
+                                    tracing::debug!(session_id = %sid, %error, "command stream unreadable");
+                                }
+                                Err(error) => return Err(error),
+                            }
+                        }
+                        found
+                    }
+                    Err(error) if error.code().is_some() => {
+                        tracing::debug!(session_id = %chunk[0], %error, "command stream unreadable");
+                        Vec::new()
+                    }
+                    Err(error) => return Err(error),
+                };
+                for (sid, stream) in found {
                     if stream.ids.len() >= BATCH {
-                        again.push((*sid).clone());
+                        again.push(sid.clone());
                     }
                     read += stream.ids.len() as u64;
                     for entry in stream.ids {
-                        self.deliver(conn, sid, &stream.key, entry).await;
+                        self.deliver(conn, &sid, &stream.key, entry).await;
                     }
                 }
             }
             pending = again;
         }
         Ok(read)
+    }
+
+    /// One `XREADGROUP` over the command streams of `sessions`: the streams with new entries,
+    /// each with the session it belongs to.
+    async fn read_chunk(
+        &self,
+        conn: &mut MultiplexedConnection,
+        sessions: &[String],
+    ) -> redis::RedisResult<Vec<(String, StreamKey)>> {
+        let fleet = &self.fleet;
+        let streams: HashMap<String, &String> = sessions
+            .iter()
+            .map(|sid| (fleet.keys.commands(sid), sid))
+            .collect();
+        let keys: Vec<&String> = streams.keys().collect();
+        let ids = vec![">"; keys.len()];
+        let options = StreamReadOptions::default()
+            .group(COMMAND_GROUP, &fleet.config.worker_id)
+            .count(BATCH);
+        let reply: Option<StreamReadReply> = conn.xread_options(&keys, &ids, &options).await?;
+        Ok(reply
+            .map(|r| r.keys)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|stream| {
+                let sid = streams.get(&stream.key)?;
+                Some(((*sid).clone(), stream))
+            })
+            .collect())
     }
 
     async fn deliver(
