@@ -35,6 +35,10 @@ pub struct WorkerConfig {
     /// How long a graceful stop waits for all clients before leases are released anyway
     /// (`SHUTDOWN_GRACE_MS`, default 20000, well inside Kubernetes' 30 s).
     pub shutdown_grace: Duration,
+    /// Least time between two sends of one session (`SEND_INTERVAL_MS`, default 0: no pacing).
+    /// Sends that come faster wait in the session's queue, in order, unacknowledged, so they
+    /// survive a change of owner like sends that wait for a connection.
+    pub send_interval: Duration,
 }
 
 impl std::fmt::Debug for WorkerConfig {
@@ -46,6 +50,7 @@ impl std::fmt::Debug for WorkerConfig {
             .field("http_port", &self.http_port)
             .field("wa_ws_url", &self.wa_ws_url)
             .field("wa_version", &self.wa_version)
+            .field("send_interval", &self.send_interval)
             .finish_non_exhaustive()
     }
 }
@@ -117,6 +122,7 @@ impl WorkerConfig {
                 100,
                 600_000,
             )?),
+            send_interval: Duration::from_millis(ranged_or("SEND_INTERVAL_MS", 0, 0, 3_600_000)?),
         })
     }
 

@@ -213,6 +213,7 @@ async fn main() {
         capacity: args.sessions + 10,
         connects_per_second: args.connects_per_second,
         open_file_limit: None,
+        send_interval_ms: 0,
     };
 
     // --- idle sessions ---

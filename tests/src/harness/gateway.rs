@@ -58,6 +58,7 @@ impl Gateway {
             capacity: 1000,
             connects_per_second: 50,
             open_file_limit: None,
+            send_interval_ms: 0,
         }
     }
 

@@ -202,6 +202,8 @@ pub struct WorkerSettings {
     pub connects_per_second: u32,
     /// Starts the worker under this open-file limit (soft and hard), through `prlimit`.
     pub open_file_limit: Option<u64>,
+    /// `SEND_INTERVAL_MS` (0: no pacing).
+    pub send_interval_ms: u64,
 }
 
 /// A `wa-worker` process.
@@ -243,6 +245,7 @@ impl WorkerProcess {
                 "CONNECTS_PER_SECOND",
                 settings.connects_per_second.to_string(),
             )
+            .env("SEND_INTERVAL_MS", settings.send_interval_ms.to_string())
             .env("LOG_LEVEL", "info");
         let process = Process::spawn(&format!("wa-worker-{id}"), command);
         let worker = Self {

@@ -1,5 +1,6 @@
 //! How a session's task executes the api's commands: taking over what a previous owner left
-//! pending, sending texts (now, or once connected; never twice), disconnect, reconnect, logout.
+//! pending, sending texts (now, or once connected and its turn has come under `SEND_INTERVAL_MS`;
+//! in order; never twice), disconnect, reconnect, logout.
 //! Each command is acknowledged only after its effect is recorded.
 
 use std::sync::atomic::Ordering;
@@ -138,12 +139,33 @@ impl Runner {
         self.send_or_keep(job).await
     }
 
+    /// Sends now when connected, nothing is waiting before it and its pace allows; otherwise the
+    /// send joins the back of the queue.
     async fn send_or_keep(&mut self, job: PendingSend) -> Option<End> {
-        if !self.is_connected() {
+        if !self.is_connected() || !self.pending.is_empty() || self.must_wait_turn() {
             self.pending.push_back(job);
             return None;
         }
         self.send_now(job).await
+    }
+
+    /// Connected, by our record and by the client's own (which notices a dropped socket first).
+    pub(super) fn ready_to_send(&self) -> bool {
+        self.is_connected() && self.client.as_ref().is_some_and(|c| c.is_connected())
+    }
+
+    /// True while `SEND_INTERVAL_MS` has not passed since this session's last send.
+    fn must_wait_turn(&self) -> bool {
+        self.next_send_at
+            .is_some_and(|at| at > tokio::time::Instant::now())
+    }
+
+    /// Starts the pause before the next send, when pacing.
+    fn pace(&mut self) {
+        let interval = self.ctx.config.send_interval;
+        if !interval.is_zero() {
+            self.next_send_at = Some(tokio::time::Instant::now() + interval);
+        }
     }
 
     pub(super) fn is_connected(&self) -> bool {
@@ -155,6 +177,7 @@ impl Runner {
             self.pending.push_front(job);
             return None;
         };
+        self.pace();
         let wa_id = wa_message_id(&job.message_id);
         let message = wa::Message::text(job.text.clone());
         let options = SendOptions::default().with_message_id(wa_id.clone());
@@ -216,8 +239,9 @@ impl Runner {
         None
     }
 
+    /// Sends waiting sends in order while connected and their pace allows.
     pub(super) async fn flush_pending(&mut self) -> Option<End> {
-        while self.is_connected() {
+        while self.ready_to_send() && !self.must_wait_turn() {
             let Some(job) = self.pending.pop_front() else {
                 break;
             };

@@ -109,6 +109,7 @@ pub(super) async fn run(
         wa_rx,
         connected,
         pending: VecDeque::new(),
+        next_send_at: None,
         started: Instant::now(),
         linked: false,
     };
@@ -127,10 +128,20 @@ pub(super) struct Runner {
     pub(super) wa_tx: mpsc::UnboundedSender<Arc<Event>>,
     pub(super) wa_rx: mpsc::UnboundedReceiver<Arc<Event>>,
     pub(super) connected: Arc<AtomicBool>,
+    /// Sends waiting, in order: for a connection, or for their turn under `SEND_INTERVAL_MS`.
     pub(super) pending: VecDeque<PendingSend>,
+    /// Earliest time the next send may go out (pacing); `None` when not pacing.
+    pub(super) next_send_at: Option<tokio::time::Instant>,
     pub(super) started: Instant,
     /// The store holds a linked device (no QR needed).
     pub(super) linked: bool,
+}
+
+/// Resolves when a session's next send may go out (at once when not pacing).
+async fn send_turn(next_send_at: Option<tokio::time::Instant>) {
+    if let Some(at) = next_send_at {
+        tokio::time::sleep_until(at).await;
+    }
 }
 
 impl Runner {
@@ -161,6 +172,8 @@ impl Runner {
         }
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
+            let flush_due = self.ready_to_send() && !self.pending.is_empty();
+            let send_turn = send_turn(self.next_send_at);
             let step = tokio::select! {
                 Some(event) = self.wa_rx.recv() => self.on_wa_event(event).await,
                 message = control.recv() => match message {
@@ -169,6 +182,7 @@ impl Runner {
                     Some(Control::Stop(StopKind::LeaseLost)) => Some(End::Lost),
                     Some(Control::Command { entry_id, command }) => self.on_command(entry_id, command, true).await,
                 },
+                _ = send_turn, if flush_due => self.flush_pending().await,
                 _ = tick.tick() => self.on_tick().await,
             };
             if let Some(end) = step {
