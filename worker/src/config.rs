@@ -39,6 +39,10 @@ pub struct WorkerConfig {
     /// Sends that come faster wait in the session's queue, in order, unacknowledged, so they
     /// survive a change of owner like sends that wait for a connection.
     pub send_interval: Duration,
+    /// One-time pre-keys generated and uploaded per batch (`PRE_KEY_COUNT`, default 812 as
+    /// WhatsApp Web). They are most of a linked session's Redis memory; a smaller batch saves it,
+    /// at the price of uploading again sooner when many new contacts start chats.
+    pub pre_key_count: usize,
 }
 
 impl std::fmt::Debug for WorkerConfig {
@@ -51,6 +55,7 @@ impl std::fmt::Debug for WorkerConfig {
             .field("wa_ws_url", &self.wa_ws_url)
             .field("wa_version", &self.wa_version)
             .field("send_interval", &self.send_interval)
+            .field("pre_key_count", &self.pre_key_count)
             .finish_non_exhaustive()
     }
 }
@@ -123,6 +128,7 @@ impl WorkerConfig {
                 600_000,
             )?),
             send_interval: Duration::from_millis(ranged_or("SEND_INTERVAL_MS", 0, 0, 3_600_000)?),
+            pre_key_count: ranged_or("PRE_KEY_COUNT", 812, 5, 65_535)? as usize,
         })
     }
 

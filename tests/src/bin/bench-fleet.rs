@@ -214,6 +214,7 @@ async fn main() {
         connects_per_second: args.connects_per_second,
         open_file_limit: None,
         send_interval_ms: 0,
+        pre_key_count: None,
     };
 
     // --- idle sessions ---

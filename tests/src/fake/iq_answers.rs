@@ -94,8 +94,65 @@ fn encrypt(state: &ServerState, me: &DeviceAddr, id: &str, iq: &Node) -> Node {
     if let Some(key) = child(iq, "key") {
         return prekey_bundles(state, id, key);
     }
-    // No digest kept: a 404 makes the client upload its bundle again, which keeps us in sync.
+    if child(iq, "digest").is_some() {
+        return digest(state, me, id);
+    }
     stanza::iq_error(id, 404, "item-not-found")
+}
+
+/// The digest of the bundle a device uploaded (WhatsApp's `<digest>` answer), which the client
+/// checks against its own keys at every login. 404 only when nothing was uploaded: that answer
+/// makes the client upload a fresh batch, so answering it always would grow the client's store
+/// by a batch of pre-keys per login.
+fn digest(state: &ServerState, me: &DeviceAddr, id: &str) -> Node {
+    let directory = state.directory.lock().expect("directory lock");
+    let Some(keys) = directory
+        .device(&me.0, me.1)
+        .map(|d| &d.keys)
+        .filter(|k| !k.identity.is_empty())
+    else {
+        return stanza::iq_error(id, 404, "item-not-found");
+    };
+    let public_keys: Vec<&[u8]> = keys.one_time.iter().map(|(_, pk)| pk.as_slice()).collect();
+    let hash = wacore::prekeys::compute_key_bundle_digest(
+        &keys.identity,
+        &keys.signed_prekey,
+        &keys.signed_prekey_signature,
+        &public_keys,
+    );
+    let ids = keys.one_time.iter().map(|(pk_id, _)| {
+        NodeBuilder::new("id")
+            .bytes(pk_id.to_be_bytes()[1..].to_vec())
+            .build()
+    });
+    super::stats::Counters::bump(&state.counters.digests_answered);
+    let digest = NodeBuilder::new("digest")
+        .children([
+            NodeBuilder::new("registration")
+                .bytes(keys.registration_id.to_be_bytes().to_vec())
+                .build(),
+            NodeBuilder::new("type").bytes(vec![5u8]).build(),
+            NodeBuilder::new("identity")
+                .bytes(keys.identity.clone())
+                .build(),
+            NodeBuilder::new("skey")
+                .children([
+                    NodeBuilder::new("id")
+                        .bytes(keys.signed_prekey_id.to_be_bytes()[1..].to_vec())
+                        .build(),
+                    NodeBuilder::new("value")
+                        .bytes(keys.signed_prekey.clone())
+                        .build(),
+                    NodeBuilder::new("signature")
+                        .bytes(keys.signed_prekey_signature.clone())
+                        .build(),
+                ])
+                .build(),
+            NodeBuilder::new("list").children(ids).build(),
+            NodeBuilder::new("hash").bytes(hash).build(),
+        ])
+        .build();
+    stanza::iq_result(id, vec![digest])
 }
 
 fn parse_skey(skey: &Node) -> Option<(u32, Vec<u8>, Vec<u8>)> {

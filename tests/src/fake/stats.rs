@@ -16,6 +16,7 @@ pub struct Counters {
     pub duplicate_deliveries: AtomicU64,
     pub overlapping_connections: AtomicU64,
     pub devices_removed: AtomicU64,
+    pub digests_answered: AtomicU64,
 }
 
 /// A snapshot as served by the admin API (camelCase JSON).
@@ -36,6 +37,8 @@ pub struct StatsSnapshot {
     pub overlapping_connections: u64,
     /// Companion devices unlinked by their own `remove-companion-device` request (a logout).
     pub devices_removed: u64,
+    /// `<digest>` queries answered with the device's bundle (a login checking its keys).
+    pub digests_answered: u64,
 }
 
 impl Counters {
@@ -55,6 +58,7 @@ impl Counters {
             duplicate_deliveries: get(&self.duplicate_deliveries),
             overlapping_connections: get(&self.overlapping_connections),
             devices_removed: get(&self.devices_removed),
+            digests_answered: get(&self.digests_answered),
         }
     }
 }

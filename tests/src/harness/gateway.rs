@@ -59,6 +59,7 @@ impl Gateway {
             connects_per_second: 50,
             open_file_limit: None,
             send_interval_ms: 0,
+            pre_key_count: None,
         }
     }
 

@@ -204,6 +204,8 @@ pub struct WorkerSettings {
     pub open_file_limit: Option<u64>,
     /// `SEND_INTERVAL_MS` (0: no pacing).
     pub send_interval_ms: u64,
+    /// `PRE_KEY_COUNT`; `None` leaves the worker's default.
+    pub pre_key_count: Option<usize>,
 }
 
 /// A `wa-worker` process.
@@ -247,6 +249,9 @@ impl WorkerProcess {
             )
             .env("SEND_INTERVAL_MS", settings.send_interval_ms.to_string())
             .env("LOG_LEVEL", "info");
+        if let Some(count) = settings.pre_key_count {
+            command.env("PRE_KEY_COUNT", count.to_string());
+        }
         let process = Process::spawn(&format!("wa-worker-{id}"), command);
         let worker = Self {
             process,

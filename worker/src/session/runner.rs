@@ -282,6 +282,7 @@ impl Runner {
                 TokioWebSocketTransportFactory::new().with_url(&config.wa_ws_url),
             )
             .skip_history_sync()
+            .with_wanted_pre_key_count(config.pre_key_count)
             .on_event(move |event: Arc<Event>, _client: Arc<Client>| {
                 let _ = tx.send(event);
                 async {}
