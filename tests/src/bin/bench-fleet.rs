@@ -2,7 +2,9 @@
 //!
 //! 1. **Idle sessions**: `--sessions N` linked devices are provisioned straight into the encrypted
 //!    store (as a QR scan would leave them), then one `wa-worker` process claims and connects them
-//!    all. Reports the time to connect, the worker's RSS per session and Redis memory per session.
+//!    all; each uploads its first batch of pre-keys at that login (`--pre-keys N` sets the worker's
+//!    `PRE_KEY_COUNT`). Reports the time to connect, the worker's RSS per session and Redis memory
+//!    per session.
 //! 2. **Sends** (`--send-rate R --send-seconds S`): open-loop `POST /send-message` through a
 //!    `wa-api` process (`SEND_WAIT_MS=0`, so the answer is the accept) to `--contacts` contacts,
 //!    over 64 keep-alive connections ([`wa_tests::harness::http_load`]). Reports accept latency
@@ -46,6 +48,8 @@ struct Args {
     send_seconds: u64,
     connects_per_second: u32,
     lease_ttl_ms: u64,
+    /// The worker's `PRE_KEY_COUNT` (its default when not given).
+    pre_keys: Option<usize>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -56,6 +60,7 @@ fn parse_args() -> Result<Args, String> {
         send_seconds: 10,
         connects_per_second: 200,
         lease_ttl_ms: 10_000,
+        pre_keys: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -70,6 +75,7 @@ fn parse_args() -> Result<Args, String> {
             "--send-seconds" => args.send_seconds = n,
             "--connects-per-second" => args.connects_per_second = n as u32,
             "--lease-ttl-ms" => args.lease_ttl_ms = n,
+            "--pre-keys" => args.pre_keys = Some(n as usize),
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -214,7 +220,7 @@ async fn main() {
         connects_per_second: args.connects_per_second,
         open_file_limit: None,
         send_interval_ms: 0,
-        pre_key_count: None,
+        pre_key_count: args.pre_keys,
     };
 
     // --- idle sessions ---
