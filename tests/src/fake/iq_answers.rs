@@ -120,39 +120,45 @@ fn digest(state: &ServerState, me: &DeviceAddr, id: &str) -> Node {
         &keys.signed_prekey_signature,
         &public_keys,
     );
-    let ids = keys.one_time.iter().map(|(pk_id, _)| {
-        NodeBuilder::new("id")
-            .bytes(pk_id.to_be_bytes()[1..].to_vec())
-            .build()
-    });
+    let ids = keys.one_time.iter().map(|(pk_id, _)| key_id_node(*pk_id));
+    let mut nodes = bundle_head(keys);
+    nodes.push(NodeBuilder::new("list").children(ids).build());
+    nodes.push(NodeBuilder::new("hash").bytes(hash).build());
     super::stats::Counters::bump(&state.counters.digests_answered);
-    let digest = NodeBuilder::new("digest")
-        .children([
-            NodeBuilder::new("registration")
-                .bytes(keys.registration_id.to_be_bytes().to_vec())
-                .build(),
-            NodeBuilder::new("type").bytes(vec![5u8]).build(),
-            NodeBuilder::new("identity")
-                .bytes(keys.identity.clone())
-                .build(),
-            NodeBuilder::new("skey")
-                .children([
-                    NodeBuilder::new("id")
-                        .bytes(keys.signed_prekey_id.to_be_bytes()[1..].to_vec())
-                        .build(),
-                    NodeBuilder::new("value")
-                        .bytes(keys.signed_prekey.clone())
-                        .build(),
-                    NodeBuilder::new("signature")
-                        .bytes(keys.signed_prekey_signature.clone())
-                        .build(),
-                ])
-                .build(),
-            NodeBuilder::new("list").children(ids).build(),
-            NodeBuilder::new("hash").bytes(hash).build(),
-        ])
-        .build();
+    let digest = NodeBuilder::new("digest").children(nodes).build();
     stanza::iq_result(id, vec![digest])
+}
+
+/// What a device's bundle and its digest both start with: registration id, key type, identity and
+/// signed pre-key.
+fn bundle_head(keys: &DeviceKeys) -> Vec<Node> {
+    vec![
+        NodeBuilder::new("registration")
+            .bytes(keys.registration_id.to_be_bytes().to_vec())
+            .build(),
+        NodeBuilder::new("type").bytes(vec![5u8]).build(),
+        NodeBuilder::new("identity")
+            .bytes(keys.identity.clone())
+            .build(),
+        NodeBuilder::new("skey")
+            .children([
+                key_id_node(keys.signed_prekey_id),
+                NodeBuilder::new("value")
+                    .bytes(keys.signed_prekey.clone())
+                    .build(),
+                NodeBuilder::new("signature")
+                    .bytes(keys.signed_prekey_signature.clone())
+                    .build(),
+            ])
+            .build(),
+    ]
+}
+
+/// A pre-key id as the wire carries it: `<id>` with 3 big-endian bytes.
+fn key_id_node(id: u32) -> Node {
+    NodeBuilder::new("id")
+        .bytes(id.to_be_bytes()[1..].to_vec())
+        .build()
 }
 
 fn parse_skey(skey: &Node) -> Option<(u32, Vec<u8>, Vec<u8>)> {
@@ -214,35 +220,12 @@ fn prekey_bundles(state: &ServerState, id: &str, key: &Node) -> Node {
             continue;
         };
         let keys = &mut record.keys;
-        let mut nodes = vec![
-            NodeBuilder::new("registration")
-                .bytes(keys.registration_id.to_be_bytes().to_vec())
-                .build(),
-            NodeBuilder::new("type").bytes(vec![5u8]).build(),
-            NodeBuilder::new("identity")
-                .bytes(keys.identity.clone())
-                .build(),
-            NodeBuilder::new("skey")
-                .children([
-                    NodeBuilder::new("id")
-                        .bytes(keys.signed_prekey_id.to_be_bytes()[1..].to_vec())
-                        .build(),
-                    NodeBuilder::new("value")
-                        .bytes(keys.signed_prekey.clone())
-                        .build(),
-                    NodeBuilder::new("signature")
-                        .bytes(keys.signed_prekey_signature.clone())
-                        .build(),
-                ])
-                .build(),
-        ];
+        let mut nodes = bundle_head(keys);
         if let Some((pk_id, pk)) = keys.one_time.pop_front() {
             nodes.push(
                 NodeBuilder::new("key")
                     .children([
-                        NodeBuilder::new("id")
-                            .bytes(pk_id.to_be_bytes()[1..].to_vec())
-                            .build(),
+                        key_id_node(pk_id),
                         NodeBuilder::new("value").bytes(pk).build(),
                     ])
                     .build(),
