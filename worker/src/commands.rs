@@ -103,6 +103,11 @@ async fn newest_doorbell(conn: &mut MultiplexedConnection, inbox: &str) -> Strin
         .unwrap_or_else(|| "0-0".to_string())
 }
 
+/// Redis answered the read with an error about what it names (not a lost connection).
+fn refused_by_redis(error: &redis::RedisError) -> bool {
+    error.code().is_some()
+}
+
 struct CommandReader {
     fleet: Arc<Fleet>,
     inbox: String,
@@ -186,25 +191,8 @@ impl CommandReader {
             for chunk in pending.chunks(STREAMS_PER_READ) {
                 let found = match self.read_chunk(conn, chunk).await {
                     Ok(found) => found,
-                    // Redis refused the read because of one of its streams (its group vanished
-                    // when the session was deleted, or the key holds something else): read them
-                    // one by one, so one broken stream does not hold up the others.
-                    Err(error) if error.code().is_some() && chunk.len() > 1 => {
-                        let mut found = Vec::new();
-                        for sid in chunk {
-                            match self.read_chunk(conn, std::slice::from_ref(sid)).await {
-                                Ok(mut one) => found.append(&mut one),
-                                Err(error) if error.code().is_some() => {
-                                    tracing::debug!(session_id = %sid, %error, "command stream unreadable");
-                                }
-                                Err(error) => return Err(error),
-                            }
-                        }
-                        found
-                    }
-                    Err(error) if error.code().is_some() => {
-                        tracing::debug!(session_id = %chunk[0], %error, "command stream unreadable");
-                        Vec::new()
+                    Err(error) if refused_by_redis(&error) => {
+                        self.read_one_by_one(conn, chunk, &error).await?
                     }
                     Err(error) => return Err(error),
                 };
@@ -221,6 +209,33 @@ impl CommandReader {
             pending = again;
         }
         Ok(read)
+    }
+
+    /// After Redis refused a read of `sessions` together (`error`): reads each stream on its own,
+    /// so one broken stream (its group gone with a deleted session, or a key of another type) does
+    /// not hold up the others; the streams refused again are skipped. A single stream is not read
+    /// twice.
+    async fn read_one_by_one(
+        &self,
+        conn: &mut MultiplexedConnection,
+        sessions: &[String],
+        error: &redis::RedisError,
+    ) -> redis::RedisResult<Vec<(String, StreamKey)>> {
+        if let [sid] = sessions {
+            tracing::debug!(session_id = %sid, %error, "command stream unreadable");
+            return Ok(Vec::new());
+        }
+        let mut found = Vec::new();
+        for sid in sessions {
+            match self.read_chunk(conn, std::slice::from_ref(sid)).await {
+                Ok(mut one) => found.append(&mut one),
+                Err(error) if refused_by_redis(&error) => {
+                    tracing::debug!(session_id = %sid, %error, "command stream unreadable");
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(found)
     }
 
     /// One `XREADGROUP` over the command streams of `sessions`: the streams with new entries,
