@@ -220,15 +220,7 @@ async fn a_command_whose_doorbell_was_lost_is_still_executed() {
         .await
         .expect("inbox length");
     assert_eq!(after, rung, "nothing rang the owner for this command");
-    let metrics = gw
-        .http
-        .get(worker.url("/metrics"))
-        .send()
-        .await
-        .expect("worker metrics")
-        .text()
-        .await
-        .expect("metrics body");
+    let metrics = worker.metrics().await.expect("worker metrics");
     let by_sweep: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("wa_worker_commands_by_sweep_total "))

@@ -35,13 +35,7 @@ async fn all_connected_again(ws: &mut WsClient, sids: &[String], within: Duratio
 }
 
 async fn held_sessions(worker: &WorkerProcess) -> Option<u64> {
-    let body: serde_json::Value = reqwest::get(worker.url("/health"))
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
-    body["sessions"].as_u64()
+    worker.health().await?["sessions"].as_u64()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

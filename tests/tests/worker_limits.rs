@@ -12,15 +12,7 @@ async fn a_low_open_file_limit_lowers_the_workers_capacity() {
     settings.capacity = 1000;
     settings.open_file_limit = Some(300);
     let worker = WorkerProcess::start("limited", &settings).await;
-    let health: serde_json::Value = gw
-        .http
-        .get(worker.url("/health"))
-        .send()
-        .await
-        .expect("worker health")
-        .json()
-        .await
-        .expect("health body");
+    let health = worker.health().await.expect("worker health");
     let fits = fd_limit::sessions_within(300) as u64;
     assert_eq!(fits, 22);
     assert_eq!(health["capacity"].as_u64(), Some(fits), "{health}");

@@ -106,11 +106,11 @@ async fn redis_used_memory(conn: &mut redis::aio::MultiplexedConnection) -> u64 
 }
 
 async fn connected(worker: &WorkerProcess) -> u64 {
-    let Ok(response) = reqwest::get(worker.url("/health")).await else {
-        return 0;
-    };
-    let body: serde_json::Value = response.json().await.unwrap_or_default();
-    body["connected"].as_u64().unwrap_or(0)
+    worker
+        .health()
+        .await
+        .and_then(|body| body["connected"].as_u64())
+        .unwrap_or(0)
 }
 
 /// CPU used so far by each part of a send's path, and Redis's per-command counters.

@@ -270,4 +270,24 @@ impl WorkerProcess {
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.http_port)
     }
+
+    /// The worker's `/health` document; `None` while it does not answer.
+    pub async fn health(&self) -> Option<serde_json::Value> {
+        reqwest::get(self.url("/health"))
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()
+    }
+
+    /// The worker's `/metrics` text; `None` while it does not answer.
+    pub async fn metrics(&self) -> Option<String> {
+        reqwest::get(self.url("/metrics"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()
+    }
 }
