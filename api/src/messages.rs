@@ -139,6 +139,15 @@ pub async fn send(state: &AppState, caller: &Caller, input: SendInput) -> ApiRes
     match outcome.as_str() {
         "queued" => {
             state.metrics.record_command("send");
+            if state.config.send_wait.is_zero() {
+                // Answer at once: the command was written in this very step, so the message is
+                // `queued`, no need to read it back.
+                return Ok(SendOutcome {
+                    message_id,
+                    status: MessageStatus::Queued,
+                    reason: None,
+                });
+            }
         }
         "duplicate" => {}
         "not_found" => return Err(ApiError::session_not_found()),
@@ -170,18 +179,11 @@ async fn wait_until_sent(
     message_id: &str,
     wait: Duration,
 ) -> ApiResult<SendOutcome> {
-    if wait.is_zero() {
-        // Answer at once: the command was written a moment ago, so the message is `queued`.
-        return Ok(SendOutcome {
-            message_id: message_id.to_owned(),
-            status: MessageStatus::Queued,
-            reason: None,
-        });
-    }
     let rx = state.bus.wait_for_message(message_id);
     let current = read_status(state, session_id, message_id).await?;
     let (status, reason) = match current {
-        (MessageStatus::Queued, _) => match tokio::time::timeout(wait, rx).await {
+        (MessageStatus::Queued, _) if !wait.is_zero() => match tokio::time::timeout(wait, rx).await
+        {
             Ok(Ok(MessageStatus::Failed)) => read_status(state, session_id, message_id).await?,
             Ok(Ok(status)) => (status, None),
             _ => {

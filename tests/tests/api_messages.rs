@@ -126,6 +126,31 @@ async fn the_same_idempotency_key_returns_the_same_message_and_queues_once() {
 }
 
 #[tokio::test]
+async fn a_repeated_send_answers_where_the_message_stands_even_without_waiting() {
+    let api = TestApi::start_with(|c| c.send_wait = Duration::ZERO).await;
+    let token = user_token("acme");
+    running_session(&api, &token, "s1").await;
+    let mut body = send_body("s1");
+    body["clientMessageId"] = json!("order-90");
+    let (status, first) = post(&api, "/send-message", &token, body.clone()).await;
+    assert_eq!(status, 202);
+    assert_eq!(first["status"], "queued");
+    // The owner has delivered it meanwhile: the same key again answers that it went out (200),
+    // not `queued` (202).
+    let id = first["messageId"].as_str().unwrap();
+    let mut conn = api.redis().await;
+    let _: () = conn
+        .hset(api.keys.message("s1", id), "status", "delivered")
+        .await
+        .unwrap();
+    let (status, again) = post(&api, "/send-message", &token, body).await;
+    assert_eq!(again["messageId"], first["messageId"]);
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["message"], "Message sent successfully", "{again}");
+    assert_eq!(send_commands(&api, "s1").await.len(), 1);
+}
+
+#[tokio::test]
 async fn a_send_answers_200_once_the_owner_reports_it_sent() {
     let api = TestApi::start_with(|c| c.send_wait = Duration::from_secs(10)).await;
     let token = user_token("acme");
